@@ -1,0 +1,3 @@
+"""callcenter: contact-centre telephony and call routing."""
+
+__version__ = "0.1.0"
