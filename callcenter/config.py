@@ -1,0 +1,226 @@
+"""Service configuration: embedded defaults, a YAML file, environment overrides, CLI flags.
+
+Loaded once at start-up and passed down; nothing reads it from a global. Precedence, lowest
+first: the defaults below, the YAML file (``--config``), ``CALLCENTER_*`` environment variables
+(``CALLCENTER_SIP__PORT=5070``: a double underscore steps into a section), then command-line
+flags. Unknown keys are errors, so a typo never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ENV_PREFIX = "CALLCENTER_"
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message says which key and why."""
+
+
+def default_flows_dir() -> Path:
+    """``ivr_flows`` in the working directory, else the one beside the installed package."""
+    here = Path("ivr_flows")
+    if here.is_dir():
+        return here
+    return Path(__file__).resolve().parent.parent / "ivr_flows"
+
+
+@dataclass
+class SipConfig:
+    host: str = "0.0.0.0"  # address the SIP front listens on (UDP and TCP)
+    port: int = 5060
+    public_host: str | None = None  # address written in Record-Route; default: host or 127.0.0.1
+    invites_per_second: float = 20.0  # per source IP, token bucket rate for new calls
+    invite_burst: int = 40
+    requests_per_second: float = 200.0  # per source IP, all requests
+    request_burst: int = 400
+
+
+@dataclass
+class HttpConfig:
+    host: str = "0.0.0.0"
+    port: int = 8080
+    # Bearer tokens for the API: token → role (agent, supervisor, admin). When empty, an admin
+    # token is generated into <data_dir>/api-token on first start.
+    tokens: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class MediaConfig:
+    address: str = "127.0.0.1"  # where workers bind RTP and what their SDP advertises
+    rtp_port_start: int = 20000
+    rtp_ports_per_worker: int = 40
+    calls_per_worker: int = 4  # 4 with the PyPI pjsua2 wheel (PJSUA_MAX_CALLS)
+    slots_per_call: int = 2  # a caller keeps room for its agent leg in the same worker
+    spare_workers: int = 1
+    max_workers: int = 120
+    idle_retire_seconds: float = 60.0
+    hold_music: str | None = None  # WAV file; default: a built-in melody
+
+
+@dataclass
+class RecordsConfig:
+    keep: int = 10000  # how many recent call records Redis keeps for GET /api/calls
+
+
+@dataclass
+class Config:
+    data_dir: Path = Path("data")
+    redis_url: str | None = None  # None: start an embedded redis-server under data_dir
+    flows_dir: Path = field(default_factory=default_flows_dir)
+    # Dialled number (user part of the Request-URI) → flow file in flows_dir.
+    numbers: dict[str, str] = field(
+        default_factory=lambda: {"100": "support.yaml", "support": "support.yaml"}
+    )
+    timezone: str = "UTC"  # for the call records' human-readable times
+    sip: SipConfig = field(default_factory=SipConfig)
+    http: HttpConfig = field(default_factory=HttpConfig)
+    media: MediaConfig = field(default_factory=MediaConfig)
+    records: RecordsConfig = field(default_factory=RecordsConfig)
+
+    @property
+    def prompt_cache(self) -> Path:
+        return self.data_dir / "prompts"
+
+    def flow_path(self, file: str) -> Path:
+        return (self.flows_dir / file).resolve()
+
+
+def load_config(
+    path: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Config:
+    """Build the configuration from the layers described in the module docstring.
+
+    ``overrides`` are dotted keys (``"sip.port"``) from command-line flags; None values are
+    ignored so that an absent flag does not hide a file or environment setting.
+    """
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            loaded = yaml.safe_load(path.read_text())
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: invalid YAML: {exc}") from exc
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{path}: the top level must be a mapping of keys")
+        data = loaded
+    for key, value in _environment_overrides(environ if environ is not None else os.environ):
+        _set_dotted(data, key, yaml.safe_load(value) if value else value)
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            _set_dotted(data, key, value)
+    config: Config = _build(Config, data, "")
+    _validate(config)
+    if path is not None and not config.flows_dir.is_absolute() and "flows_dir" in data:
+        config.flows_dir = path.parent / config.flows_dir
+    return config
+
+
+def _environment_overrides(environ: Mapping[str, str]) -> list[tuple[str, str]]:
+    found = []
+    for name, value in environ.items():
+        if name.startswith(ENV_PREFIX):
+            key = name[len(ENV_PREFIX) :].lower().replace("__", ".")
+            found.append((key, value))
+    return sorted(found)
+
+
+def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
+    *parents, last = dotted.split(".")
+    node = data
+    for part in parents:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"{dotted}: {part} is not a section")
+        node = child
+    node[last] = value
+
+
+def _build(cls: type[Any], data: Any, where: str) -> Any:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where or 'config'}: expected a mapping, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(f"{where + '.' if where else ''}{unknown[0]}: unknown configuration key")
+    values = {}
+    for name, raw in data.items():
+        key = f"{where}.{name}" if where else name
+        values[name] = _coerce(hints[name], raw, key)
+    return cls(**values)
+
+
+def _coerce(kind: Any, raw: Any, key: str) -> Any:
+    origin = typing.get_origin(kind)
+    if dataclasses.is_dataclass(kind) and isinstance(kind, type):
+        return _build(kind, raw, key)
+    if origin in (types.UnionType, typing.Union):
+        options = [a for a in typing.get_args(kind) if a is not type(None)]
+        if raw is None:
+            return None
+        return _coerce(options[0], raw, key)
+    if origin is dict:
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{key}: expected a mapping")
+        return {str(k): str(v) for k, v in raw.items()}
+    if kind is Path:
+        if not isinstance(raw, str | Path):
+            raise ConfigError(f"{key}: expected a path")
+        return Path(raw)
+    if kind is bool:
+        if not isinstance(raw, bool):
+            raise ConfigError(f"{key}: expected true or false")
+        return raw
+    if kind is int:
+        if isinstance(raw, bool) or not isinstance(raw, int | str):
+            raise ConfigError(f"{key}: expected a whole number")
+        try:
+            return int(raw)
+        except ValueError:
+            raise ConfigError(f"{key}: expected a whole number, got {raw!r}") from None
+    if kind is float:
+        if isinstance(raw, bool) or not isinstance(raw, int | float | str):
+            raise ConfigError(f"{key}: expected a number")
+        try:
+            return float(raw)
+        except ValueError:
+            raise ConfigError(f"{key}: expected a number, got {raw!r}") from None
+    if kind is str:
+        if not isinstance(raw, str | int | float):
+            raise ConfigError(f"{key}: expected text")
+        return str(raw)
+    raise ConfigError(f"{key}: unsupported setting type")  # pragma: no cover
+
+
+def _validate(config: Config) -> None:
+    for key, port in (("sip.port", config.sip.port), ("http.port", config.http.port)):
+        if not 0 <= port <= 65535:
+            raise ConfigError(f"{key}: {port} is not a port number")
+    if config.media.calls_per_worker < 1:
+        raise ConfigError("media.calls_per_worker: must be at least 1")
+    if not 1 <= config.media.slots_per_call <= config.media.calls_per_worker:
+        raise ConfigError("media.slots_per_call: must be between 1 and media.calls_per_worker")
+    if config.media.max_workers < 1:
+        raise ConfigError("media.max_workers: must be at least 1")
+    for token, role in config.http.tokens.items():
+        if role not in ("agent", "supervisor", "admin"):
+            raise ConfigError(f"http.tokens: role {role!r} is not agent, supervisor or admin")
+        if len(token) < 16:
+            raise ConfigError("http.tokens: a token must be at least 16 characters")
+    if not config.numbers:
+        raise ConfigError("numbers: at least one dialled number must map to a flow")

@@ -1,0 +1,95 @@
+"""Call records and the event log in Redis.
+
+Records are whole JSON documents (a SET is idempotent, so replaying a write after an outage is
+harmless); the recent index is a sorted set trimmed to a configured size. Events go to a Stream
+capped by length, read later by the history, ticket and metrics consumers.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import redis.asyncio as redis
+
+from callcenter.domain.calls import CallRecord
+from callcenter.store import keys
+from callcenter.store.link import RedisLink
+
+EVENT_STREAM_MAXLEN = 1_000_000
+
+
+class CallRecords:
+    def __init__(self, link: RedisLink, keep: int) -> None:
+        self._link = link
+        self._keep = keep
+
+    async def save(self, record: CallRecord) -> None:
+        document = json.dumps(record.to_json(), separators=(",", ":"))
+        call_id, arrived, finished = record.call_id, record.arrived_at, record.finished
+        keep = self._keep
+
+        async def write(client: redis.Redis) -> None:
+            async with client.pipeline(transaction=True) as pipe:
+                pipe.set(keys.call(call_id), document)
+                pipe.zadd(keys.CALLS_RECENT, {call_id: arrived})
+                if finished:
+                    pipe.srem(keys.CALLS_ACTIVE, call_id)
+                else:
+                    pipe.sadd(keys.CALLS_ACTIVE, call_id)
+                await pipe.execute()
+            await _trim(client, keep)
+
+        await self._link.write(write)
+
+    async def get(self, call_id: str) -> dict[str, Any] | None:
+        raw = await self._link.read(lambda c: c.get(keys.call(call_id)))
+        return None if raw is None else dict(json.loads(raw))
+
+    async def recent(self, limit: int, before: float | None = None) -> list[dict[str, Any]]:
+        """Newest first; ``before`` (an arrival time) pages further back."""
+        top = f"({before}" if before is not None else "+inf"
+
+        async def read(client: redis.Redis) -> list[Any]:
+            ids = await client.zrevrangebyscore(keys.CALLS_RECENT, top, "-inf", 0, limit)
+            if not ids:
+                return []
+            return list(await client.mget([keys.call(str(i)) for i in ids]))
+
+        raws = await self._link.read(read)
+        return [json.loads(r) for r in raws if r is not None]
+
+    async def active_ids(self) -> set[str]:
+        members = await self._link.read(lambda c: c.smembers(keys.CALLS_ACTIVE))
+        return {str(m) for m in members}
+
+
+async def _trim(client: redis.Redis, keep: int) -> None:
+    excess = await client.zcard(keys.CALLS_RECENT) - keep
+    if excess > 0:
+        old = await client.zrange(keys.CALLS_RECENT, 0, excess - 1)
+        async with client.pipeline(transaction=True) as pipe:
+            pipe.zremrangebyrank(keys.CALLS_RECENT, 0, excess - 1)
+            pipe.delete(*[keys.call(str(i)) for i in old])
+            await pipe.execute()
+
+
+class EventLog:
+    """Append-only event log (a Redis Stream). Every state change of a call is one entry."""
+
+    def __init__(self, link: RedisLink) -> None:
+        self._link = link
+
+    async def append(self, kind: str, call_id: str, **data: Any) -> None:
+        fields: dict[Any, Any] = {
+            "type": kind,
+            "call_id": call_id,
+            "at": repr(time.time()),
+            "data": json.dumps(data, separators=(",", ":")),
+        }
+
+        async def write(client: redis.Redis) -> None:
+            await client.xadd(keys.EVENTS, fields, maxlen=EVENT_STREAM_MAXLEN, approximate=True)
+
+        await self._link.write(write)
