@@ -25,7 +25,7 @@ class CallRecords:
         self._link = link
         self._keep = keep
 
-    async def save(self, record: CallRecord) -> None:
+    def save(self, record: CallRecord) -> None:
         document = json.dumps(record.to_json(), separators=(",", ":"))
         call_id, arrived, finished = record.call_id, record.arrived_at, record.finished
         keep = self._keep
@@ -41,7 +41,7 @@ class CallRecords:
                 await pipe.execute()
             await _trim(client, keep)
 
-        await self._link.write(write)
+        self._link.submit(write)
 
     async def get(self, call_id: str) -> dict[str, Any] | None:
         raw = await self._link.read(lambda c: c.get(keys.call(call_id)))
@@ -81,7 +81,7 @@ class EventLog:
     def __init__(self, link: RedisLink) -> None:
         self._link = link
 
-    async def append(self, kind: str, call_id: str, **data: Any) -> None:
+    def append(self, kind: str, call_id: str, **data: Any) -> None:
         fields: dict[Any, Any] = {
             "type": kind,
             "call_id": call_id,
@@ -92,4 +92,4 @@ class EventLog:
         async def write(client: redis.Redis) -> None:
             await client.xadd(keys.EVENTS, fields, maxlen=EVENT_STREAM_MAXLEN, approximate=True)
 
-        await self._link.write(write)
+        self._link.submit(write)

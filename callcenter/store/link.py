@@ -46,7 +46,7 @@ class RedisLink:
         self.healthy = False
         self._pending: deque[Write] = deque()
         self._max_pending = max_pending
-        self._flushing = False
+        self._drain: asyncio.Task[None] | None = None
         self._monitor: asyncio.Task[None] | None = None
         self.outages = 0
         self.dropped_writes = 0
@@ -68,24 +68,33 @@ class RedisLink:
             self._monitor.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._monitor
-        if self.healthy:
-            await self._flush()
+        await self.drained()
         await self.client.aclose()
 
     @property
     def pending(self) -> int:
         return len(self._pending)
 
-    async def write(self, operation: Write) -> None:
-        """Run a write now if Redis is up, else keep it (in order) until Redis is back."""
-        if self._pending or not self.healthy:
-            self._enqueue(operation)
-            return
-        try:
-            await operation(self.client)
-        except (RedisError, OSError) as exc:
-            self._lost(exc)
-            self._enqueue(operation)
+    def submit(self, operation: Write) -> None:
+        """Queue a write; writes run one at a time, in the order submitted.
+
+        One queue serves both jobs: it keeps a call record's successive versions in order (two
+        concurrent SETs could land the older one last), and it is the outage buffer.
+        """
+        if len(self._pending) >= self._max_pending:
+            self._pending.popleft()
+            self.dropped_writes += 1
+            log.error("Redis outage buffer full: oldest pending write dropped")
+        self._pending.append(operation)
+        if self.healthy:
+            self._start_drain()
+
+    async def drained(self) -> None:
+        """Wait until every submitted write has reached Redis (or Redis was lost)."""
+        while self._pending and self.healthy:
+            self._start_drain()
+            if self._drain is not None:
+                await asyncio.shield(self._drain)
 
     async def read(self, operation: Callable[[redis.Redis], Awaitable[T]]) -> T:
         """Run a read; raise RedisUnavailableError (for a clear 503) when Redis is not answering."""
@@ -94,13 +103,6 @@ class RedisLink:
         except (RedisError, OSError) as exc:
             self._lost(exc)
             raise RedisUnavailableError(f"Redis is unavailable: {exc}") from exc
-
-    def _enqueue(self, operation: Write) -> None:
-        if len(self._pending) >= self._max_pending:
-            self._pending.popleft()
-            self.dropped_writes += 1
-            log.error("Redis outage buffer full: oldest pending write dropped")
-        self._pending.append(operation)
 
     def _lost(self, exc: Exception) -> None:
         if self.healthy:
@@ -116,24 +118,22 @@ class RedisLink:
             except (RedisError, OSError) as exc:
                 self._lost(exc)
                 continue
-            if not self.healthy or self._pending:
-                await self._flush()
-
-    async def _flush(self) -> None:
-        if self._flushing:
-            return
-        self._flushing = True
-        try:
-            while self._pending:
-                operation = self._pending[0]
-                try:
-                    await operation(self.client)
-                except (RedisError, OSError) as exc:
-                    self._lost(exc)
-                    return
-                self._pending.popleft()
             if not self.healthy:
-                log.warning("Redis is back; pending writes replayed")
-            self.healthy = True
-        finally:
-            self._flushing = False
+                log.warning("Redis is back; replaying %d pending writes", len(self._pending))
+                self.healthy = True
+            if self._pending:
+                self._start_drain()
+
+    def _start_drain(self) -> None:
+        if self._drain is None or self._drain.done():
+            self._drain = asyncio.ensure_future(self._run_pending())
+
+    async def _run_pending(self) -> None:
+        while self._pending:
+            operation = self._pending[0]
+            try:
+                await operation(self.client)
+            except (RedisError, OSError) as exc:
+                self._lost(exc)
+                return
+            self._pending.popleft()
