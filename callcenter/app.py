@@ -1,0 +1,268 @@
+"""Wiring: builds every part from the config, starts them in order and stops them cleanly.
+
+Start order follows dependencies: Redis (embedded or by URL; fail fast if unreachable), the
+flows (refuse to start on an invalid one), their prompts, the media worker pool, then the SIP
+front and the HTTP API. Stop runs backwards: refuse new calls, hang up the active ones, let the
+workers finish, flush pending Redis writes, stop Redis.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from twisted.internet.defer import Deferred, DeferredList, maybeDeferred
+from twisted.internet.interfaces import IListeningPort
+from twisted.internet.task import deferLater
+from twisted.internet.threads import deferToThreadPool
+from twisted.web.resource import Resource
+from twisted.web.server import Request, Site
+
+from callcenter.aio import as_deferred
+from callcenter.calls.http import CallsResource
+from callcenter.calls.prompts import PromptFiles
+from callcenter.calls.service import CallService, RedisJournal
+from callcenter.config import Config
+from callcenter.domain.ivr.library import FlowLibrary
+from callcenter.domain.ivr.problems import FlowProblem
+from callcenter.media.moh import default_hold_music
+from callcenter.media.pool import PoolSettings, WorkerPool
+from callcenter.media.prompts import convert_wav, render_say
+from callcenter.sip.front import FrontSettings, SipFront
+from callcenter.store.call_records import CallRecords, EventLog
+from callcenter.store.embedded import EmbeddedRedis
+from callcenter.store.link import RedisLink, redacted
+from callcenter.web.auth import TokenAuth, generated_admin_token
+from callcenter.web.json_api import JsonEndpoint, Reply
+
+log = logging.getLogger(__name__)
+
+# How long active calls get to hang up cleanly when the service stops.
+HANGUP_GRACE_SECONDS = 3.0
+
+
+class StartupError(Exception):
+    """The service cannot start; the message tells the operator what to fix."""
+
+
+class CallCenter:
+    def __init__(self, config: Config, reactor: Any) -> None:
+        self.config = config
+        self.reactor = reactor
+        self.embedded: EmbeddedRedis | None = None
+        self.link: RedisLink | None = None
+        self.pool: WorkerPool | None = None
+        self.front: SipFront | None = None
+        self.calls: CallService | None = None
+        self.flows: FlowLibrary | None = None
+        self.http_port: IListeningPort | None = None
+        self.flow_problems: list[str] = []
+        self.started_at = time.time()
+
+    def start_deferred(self) -> Deferred[None]:
+        return Deferred.fromCoroutine(self.start())
+
+    def stop_deferred(self) -> Deferred[None]:
+        return Deferred.fromCoroutine(self.stop())
+
+    # --- start ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        config = self.config
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+        url = config.redis_url
+        if url is None:
+            self.embedded = EmbeddedRedis(config.data_dir / "redis")
+            url = self.embedded.start()
+            log.info("embedded Redis started (data in %s)", self.embedded.data_dir)
+        self.link = RedisLink(url)
+        await self.link.connect()  # raises RedisUnavailableError: a clear message, exit 1
+        self.link.start_monitor()
+        log.info("Redis at %s", redacted(url))
+
+        self.flows = FlowLibrary({did: config.flow_path(f) for did, f in config.numbers.items()})
+        problems = self.flows.reload()
+        if problems:
+            raise StartupError(
+                "invalid IVR flow; fix it or check with `callcenter flows check`:\n"
+                + "\n".join(str(p) for p in problems)
+            )
+
+        prompts = PromptFiles(
+            config.prompt_cache,
+            render_say,
+            convert_wav,
+            lambda f, *a: deferToThreadPool(self.reactor, self.reactor.getThreadPool(), f, *a),
+        )
+        self.flow_problems = await prompts.prepare(self.flows.all_prompts())
+        hold_music = await self._hold_music()
+
+        records = CallRecords(self.link, keep=config.records.keep)
+        media = config.media
+        self.pool = WorkerPool(
+            self.reactor,
+            PoolSettings(
+                calls_per_worker=media.calls_per_worker,
+                slots_per_call=media.slots_per_call,
+                spare_workers=media.spare_workers,
+                max_workers=media.max_workers,
+                idle_retire_seconds=media.idle_retire_seconds,
+                media_address=media.address,
+                rtp_port_start=media.rtp_port_start,
+                rtp_ports_per_worker=media.rtp_ports_per_worker,
+            ),
+            on_event=self._media_event,
+            on_calls_lost=self._calls_lost,
+        )
+        self.calls = CallService(
+            flows=self.flows,
+            numbers=config.numbers,
+            pool=self.pool,
+            prompts=prompts,
+            journal=RedisJournal(records, EventLog(self.link)),
+            redis=self.link,
+            clock=self.reactor,
+            wall_time=time.time,
+            ivr_time=lambda: datetime.now(UTC),
+            hold_music=hold_music,
+        )
+        await self.pool.start()
+
+        sip = config.sip
+        self.front = SipFront(
+            self.reactor,
+            FrontSettings(
+                host=sip.host,
+                port=sip.port,
+                public_host=sip.public_host,
+                invites_per_second=sip.invites_per_second,
+                invite_burst=sip.invite_burst,
+                requests_per_second=sip.requests_per_second,
+                request_burst=sip.request_burst,
+            ),
+            self.calls,
+        )
+        self.calls.front = self.front
+        self.front.start()
+
+        tokens = dict(config.http.tokens)
+        if not tokens:
+            tokens[generated_admin_token(config.data_dir)] = "admin"
+            log.info("API admin token is in %s", config.data_dir / "api-token")
+        self.http_port = self.reactor.listenTCP(
+            config.http.port,
+            Site(self._http_root(TokenAuth(tokens), records)),
+            interface=config.http.host,
+        )
+        log.info(
+            "callcenter ready: SIP on %s:%d (UDP, TCP), HTTP on %s:%d",
+            sip.host,
+            self.front.port,
+            config.http.host,
+            self.http_port.getHost().port,
+        )
+
+    async def _hold_music(self) -> Path:
+        cache = self.config.prompt_cache
+        source = self.config.media.hold_music
+        run = deferToThreadPool
+        pool = self.reactor.getThreadPool()
+        if source is None:
+            path: Path = await run(self.reactor, pool, default_hold_music, cache)
+        else:
+            path = await run(self.reactor, pool, convert_wav, Path(source), cache)
+        return path
+
+    def _http_root(self, auth: TokenAuth, records: CallRecords) -> Resource:
+        root = Resource()  # type: ignore[no-untyped-call]
+        api = Resource()  # type: ignore[no-untyped-call]
+        root.putChild(b"api", api)
+        root.putChild(b"healthz", JsonEndpoint(auth, {b"GET": (None, self._health)}))
+        assert self.calls is not None
+        api.putChild(b"calls", CallsResource(auth, records))
+        api.putChild(
+            b"flows",
+            _Children({b"reload": JsonEndpoint(auth, {b"POST": ("admin", self._reload_flows)})}),
+        )
+        return root
+
+    def _media_event(self, event: dict[str, Any]) -> None:
+        if self.calls is not None:
+            self.calls.on_media_event(event)
+
+    def _calls_lost(self, call_ids: list[str]) -> None:
+        if self.calls is not None:
+            self.calls.on_calls_lost(call_ids)
+
+    # --- operations ----------------------------------------------------------------------
+
+    def reload_flows(self) -> list[FlowProblem]:
+        """Re-read the flow files; an invalid one keeps its last good version (and says why)."""
+        assert self.flows is not None
+        problems = self.flows.reload()
+        for problem in problems:
+            log.error("flow reload: %s (keeping the last good version)", problem)
+        if not problems:
+            log.info("flows reloaded")
+        return problems
+
+    async def _reload_flows(self, _: Request) -> Reply:
+        problems = self.reload_flows()
+        return (200 if not problems else 422), {
+            "reloaded": not problems,
+            "problems": [str(p) for p in problems],
+        }
+
+    async def _health(self, _: Request) -> Reply:
+        assert self.link is not None and self.pool is not None and self.front is not None
+        assert self.calls is not None
+        pool = self.pool.stats()
+        redis_ok = self.link.healthy
+        body = {
+            "status": "ok" if redis_ok and not self.calls.stopping else "degraded",
+            "uptime_seconds": round(time.time() - self.started_at, 1),
+            "redis": {
+                "healthy": redis_ok,
+                "pending_writes": self.link.pending,
+                "outages": self.link.outages,
+                "embedded": self.embedded is not None,
+            },
+            "workers": pool,
+            "sip": self.front.stats(),
+            "calls": {"active": len(self.calls.sessions), "rejected": self.calls.rejected},
+            "flows": {"prompt_problems": self.flow_problems},
+        }
+        return (200 if body["status"] == "ok" else 503), body
+
+    # --- stop ----------------------------------------------------------------------------
+
+    async def stop(self) -> None:
+        log.info("stopping: hanging up active calls")
+        if self.calls is not None:
+            self.calls.hang_up_all("service stopping")
+            deadline = time.monotonic() + HANGUP_GRACE_SECONDS
+            while self.calls.sessions and time.monotonic() < deadline:
+                await deferLater(self.reactor, 0.05)
+        stops: list[Deferred[Any]] = []
+        if self.http_port is not None:
+            stops.append(maybeDeferred(self.http_port.stopListening))
+        if self.front is not None:
+            stops.append(self.front.stop())
+        if self.pool is not None:
+            stops.append(self.pool.stop())
+        await DeferredList(stops, consumeErrors=True)
+        if self.link is not None:
+            await as_deferred(self.link.close())
+        if self.embedded is not None:
+            self.embedded.stop()
+        log.info("stopped")
+
+
+class _Children(Resource):
+    def __init__(self, children: dict[bytes, Resource]) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        for name, child in children.items():
+            self.putChild(name, child)

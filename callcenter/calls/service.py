@@ -1,0 +1,209 @@
+"""Inbound calls as a whole: admission at the SIP front, sessions, worker events, faults.
+
+This is the application side of the front's ``CallAdmission`` seam. It refuses what it cannot
+serve with a precise status (404 unknown number, 503 while Redis is down, while stopping or
+with no media capacity), opens a call record and a session for the rest, and routes each media
+worker event to its session.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IReactorTime
+from twisted.python.failure import Failure
+
+from callcenter.calls.prompts import PromptFiles
+from callcenter.calls.session import CallSession
+from callcenter.domain.calls import CallRecord
+from callcenter.domain.ivr.engine import CallContext, IvrSession
+from callcenter.domain.ivr.library import FlowLibrary
+from callcenter.sip.admission import Admission, InboundCall, Reject, RouteTo
+from callcenter.store.call_records import CallRecords, EventLog
+
+log = logging.getLogger(__name__)
+
+# If the front says a dialog is gone but the worker never reported the call's end (e.g. the
+# INVITE was cancelled before it reached the worker), the session is closed after this grace.
+ORPHAN_GRACE_SECONDS = 5.0
+
+
+class MediaPool(Protocol):
+    def reserve(self, call_id: str) -> Deferred[tuple[str, int]]: ...
+
+    def release(self, call_id: str) -> None: ...
+
+    def send(self, call_id: str, command: dict[str, Any]) -> None: ...
+
+
+class DialogControl(Protocol):
+    def abort_dialog(self, call_id: str, reason: str) -> None: ...
+
+
+class Health(Protocol):
+    @property
+    def healthy(self) -> bool: ...
+
+
+class RedisJournal:
+    """CallJournal writing the record and the event log through the Redis link."""
+
+    def __init__(self, records: CallRecords, events: EventLog) -> None:
+        self._records = records
+        self._events = events
+
+    def save(self, record: CallRecord) -> None:
+        self._records.save(record)
+
+    def event(self, kind: str, record: CallRecord, **data: Any) -> None:
+        self._events.append(kind, record.call_id, **data)
+
+
+class CallService:
+    def __init__(
+        self,
+        flows: FlowLibrary,
+        numbers: dict[str, str],
+        pool: MediaPool,
+        prompts: PromptFiles,
+        journal: RedisJournal,
+        redis: Health,
+        clock: IReactorTime,
+        wall_time: Callable[[], float],
+        ivr_time: Callable[[], datetime],
+        hold_music: Path,
+    ) -> None:
+        self._flows = flows
+        self._numbers = numbers
+        self._pool = pool
+        self._prompts = prompts
+        self._journal = journal
+        self._redis = redis
+        self._clock = clock
+        self._now = wall_time
+        self._ivr_time = ivr_time
+        self._hold_music = hold_music
+        self.sessions: dict[str, CallSession] = {}
+        self.front: DialogControl | None = None
+        self.stopping = False
+        self.rejected: dict[int, int] = {}
+
+    # --- CallAdmission -----------------------------------------------------------------
+
+    def admit(self, call: InboundCall) -> Admission | Deferred[Admission]:
+        if call.call_id in self.sessions:  # a retransmission raced past the front
+            return Reject(482, "Loop Detected")
+        flow = self._flows.flow_for(call.did)
+        if flow is None:
+            return self._reject(404, "Not Found")
+        if self.stopping:
+            return self._reject(503, "Service Stopping", {"Retry-After": "30"})
+        if not self._redis.healthy:
+            return self._reject(503, "State Store Unavailable", {"Retry-After": "10"})
+        record = CallRecord(
+            call_id=call.call_id,
+            caller=call.caller,
+            caller_name=call.caller_name,
+            did=call.did,
+            arrived_at=self._now(),
+        )
+        ivr = IvrSession(flow, CallContext(call.call_id, call.caller, call.did), self._ivr_time)
+        session = CallSession(
+            record,
+            ivr,
+            self._numbers[call.did],
+            self._pool,
+            self._prompts,
+            self._journal,
+            self._clock,
+            self._now,
+            self._hold_music,
+        )
+        self.sessions[call.call_id] = session
+        self._journal.event(
+            "call.arrived", record, caller=call.caller, did=call.did, transport=call.transport
+        )
+        self._journal.save(record)
+
+        def routed(worker: tuple[str, int]) -> Admission:
+            return RouteTo(worker)
+
+        def no_worker(failure: Failure) -> Admission:
+            log.warning("call %s refused: %s", call.call_id, failure.getErrorMessage())
+            self.sessions.pop(call.call_id, None)
+            record.reject(f"no media capacity: {failure.getErrorMessage()}", self._now())
+            self._journal.event("call.rejected", record, code=503, reason="no media capacity")
+            self._journal.save(record)
+            return self._reject(503, "No Media Capacity", {"Retry-After": "5"})
+
+        return self._pool.reserve(call.call_id).addCallbacks(routed, no_worker)
+
+    def dialog_ended(self, call_id: str) -> None:
+        if call_id in self.sessions:
+            self._clock.callLater(ORPHAN_GRACE_SECONDS, self._close_orphan, call_id)
+
+    # --- media worker events -------------------------------------------------------------
+
+    def on_media_event(self, event: dict[str, Any]) -> None:
+        call_id = event.get("call")
+        session = self.sessions.get(call_id) if isinstance(call_id, str) else None
+        kind = event.get("ev")
+        if session is None:
+            if kind not in ("ready", "stats"):
+                log.debug("media event for no session: %s", event)
+            return
+        if kind == "incoming":
+            session.incoming()
+        elif kind == "answered":
+            session.media_answered()
+        elif kind == "dtmf":
+            session.digit(str(event["digit"]), str(event.get("method", "rfc4733")))
+        elif kind == "play_done":
+            session.playback_done(str(event["token"]))
+        elif kind == "hangup":
+            session.media_ended(
+                str(event.get("by", "remote")),
+                int(event.get("code", 0)),
+                str(event.get("reason", "")),
+            )
+            self._finish(session)
+        elif kind == "error":
+            log.error("media worker error on call %s: %s", call_id, event.get("message"))
+
+    def on_calls_lost(self, call_ids: list[str]) -> None:
+        """A worker died: its calls failed; the front ends their dialogs with the callers."""
+        for call_id in call_ids:
+            session = self.sessions.get(call_id)
+            if session is None:
+                continue
+            session.lost("media worker crashed")
+            if self.front is not None:
+                self.front.abort_dialog(call_id, "media worker crashed")
+            self._finish(session)
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    def hang_up_all(self, reason: str) -> None:
+        self.stopping = True
+        for session in list(self.sessions.values()):
+            session.end(reason)
+
+    def _finish(self, session: CallSession) -> None:
+        if self.sessions.pop(session.call_id, None) is not None:
+            self._pool.release(session.call_id)
+
+    def _close_orphan(self, call_id: str) -> None:
+        session = self.sessions.get(call_id)
+        if session is not None:
+            self._pool.send(call_id, {"cmd": "hangup", "call": call_id, "code": 487})
+            session.media_ended("remote", 487, "dialog ended before media")
+            self._finish(session)
+
+    def _reject(self, code: int, reason: str, headers: dict[str, str] | None = None) -> Reject:
+        self.rejected[code] = self.rejected.get(code, 0) + 1
+        return Reject(code, reason, headers or {})

@@ -1,0 +1,237 @@
+"""One inbound call, from the worker's first event to hang-up.
+
+The session is the adapter around the pure IVR engine: it turns media events (answered, digit,
+playback done, hang-up) into engine inputs and the engine's actions into worker commands,
+timers and call-record updates. It owns no sockets; it talks to the media worker through a
+``MediaCommands`` object and keeps its record through a ``CallJournal``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.python.failure import Failure
+
+from callcenter.calls.prompts import PromptFiles
+from callcenter.domain.calls import CallRecord
+from callcenter.domain.ivr.actions import (
+    Action,
+    CancelTimer,
+    DigitsCollected,
+    EnterQueue,
+    Hangup,
+    NodeEntered,
+    Play,
+    StartTimer,
+    StopPlayback,
+    Transfer,
+)
+from callcenter.domain.ivr.engine import IvrSession
+
+log = logging.getLogger(__name__)
+
+
+class MediaCommands(Protocol):
+    def send(self, call_id: str, command: dict[str, Any]) -> None: ...
+
+
+class CallJournal(Protocol):
+    """Where a session's record and events go (Redis, through the outage buffer)."""
+
+    def save(self, record: CallRecord) -> None: ...
+
+    def event(self, kind: str, record: CallRecord, **data: Any) -> None: ...
+
+
+class CallSession:
+    def __init__(
+        self,
+        record: CallRecord,
+        ivr: IvrSession,
+        flow_name: str,
+        media: MediaCommands,
+        prompts: PromptFiles,
+        journal: CallJournal,
+        clock: IReactorTime,
+        wall_time: Callable[[], float],
+        hold_music: Path,
+    ) -> None:
+        self.record = record
+        self.ivr = ivr
+        self._flow_name = flow_name
+        self._media = media
+        self._prompts = prompts
+        self._journal = journal
+        self._clock = clock
+        self._now = wall_time
+        self._hold_music = hold_music
+        self._timers: dict[str, IDelayedCall] = {}
+        self._playing: str | None = None  # token of the playback the engine waits for
+        self.answered = False
+
+    @property
+    def call_id(self) -> str:
+        return self.record.call_id
+
+    # --- media events ------------------------------------------------------------------
+
+    def incoming(self) -> None:
+        self._media.send(self.call_id, {"cmd": "answer", "call": self.call_id})
+
+    def media_answered(self) -> None:
+        if self.answered:
+            return
+        self.answered = True
+        self.record.answer(self._now(), self._flow_name)
+        self._journal.event("call.answered", self.record, flow=self._flow_name)
+        self._run(self.ivr.start())
+
+    def digit(self, digit: str, method: str) -> None:
+        self.record.press(digit, method, self._now())
+        self._journal.event("ivr.digit", self.record, digit=digit, method=method)
+        if not self.ivr.finished:
+            self._run(self.ivr.digit(digit))
+        else:
+            self._journal.save(self.record)
+
+    def playback_done(self, token: str) -> None:
+        if token == self._playing:
+            self._playing = None
+        if not self.ivr.finished:
+            self._run(self.ivr.playback_done(token))
+
+    def media_ended(self, by: str, code: int, reason: str) -> None:
+        """The worker reports the call's end (BYE either way, CANCEL, or a failure)."""
+        self._cancel_timers()
+        who = "caller" if by == "remote" else "system"
+        self.record.hang_up(who, reason or str(code), self._now(), ivr_finished=self.ivr.finished)
+        self._journal.event(
+            "call.ended",
+            self.record,
+            outcome=str(self.record.outcome),
+            by=who,
+            node=self.record.end_node,
+        )
+        self._journal.save(self.record)
+
+    def lost(self, reason: str) -> None:
+        """The media is gone without a clean end (the worker crashed)."""
+        self._cancel_timers()
+        self.record.fail(reason, self._now())
+        self._journal.event("call.failed", self.record, reason=reason, node=self.record.end_node)
+        self._journal.save(self.record)
+
+    def end(self, reason: str) -> None:
+        """Hang up from our side (service stopping); the worker's hang-up event follows."""
+        self._cancel_timers()
+        self.record.fail(reason, self._now())
+        self._media.send(self.call_id, {"cmd": "hangup", "call": self.call_id, "code": 503})
+
+    # --- engine actions ----------------------------------------------------------------
+
+    def _run(self, actions: list[Action]) -> None:
+        for action in actions:
+            self._apply(action)
+        self._journal.save(self.record)
+
+    def _apply(self, action: Action) -> None:
+        now = self._now()
+        if isinstance(action, NodeEntered):
+            self.record.enter_node(action.node, action.kind, now)
+            self._journal.event("ivr.node", self.record, node=action.node, kind=action.kind)
+        elif isinstance(action, Play):
+            self._play(action)
+        elif isinstance(action, StopPlayback):
+            self._playing = None
+            self._media.send(self.call_id, {"cmd": "stop_play", "call": self.call_id})
+        elif isinstance(action, StartTimer):
+            self._start_timer(action.token, action.seconds)
+        elif isinstance(action, CancelTimer):
+            timer = self._timers.pop(action.token, None)
+            if timer is not None and timer.active():
+                timer.cancel()
+        elif isinstance(action, DigitsCollected):
+            self.record.variables[action.variable] = action.value
+            self._journal.event(
+                "ivr.collected", self.record, node=action.node, variable=action.variable
+            )
+        elif isinstance(action, EnterQueue):
+            self.record.enqueue(action.queue, action.priority, now)
+            self._journal.event(
+                "call.queued",
+                self.record,
+                queue=action.queue,
+                priority=action.priority,
+                skills=dict(action.skills),
+            )
+            self._hold()
+        elif isinstance(action, Transfer):
+            self.record.transfer(action.target)
+            self._journal.event("call.transferred", self.record, target=action.target)
+            self._media.send(
+                self.call_id, {"cmd": "transfer", "call": self.call_id, "target": action.target}
+            )
+        elif isinstance(action, Hangup):
+            self._journal.event("ivr.hangup", self.record, reason=action.reason)
+            self._media.send(self.call_id, {"cmd": "hangup", "call": self.call_id, "code": 200})
+
+    def _play(self, action: Play) -> None:
+        self._playing = action.token
+        d = self._prompts.resolve(action.prompts)
+
+        def send(files: list[Path]) -> None:
+            if self._playing == action.token:  # the engine has not moved on while rendering
+                self._media.send(
+                    self.call_id,
+                    {
+                        "cmd": "play",
+                        "call": self.call_id,
+                        "files": [str(f) for f in files],
+                        "token": action.token,
+                        "loop": False,
+                    },
+                )
+
+        def failed(failure: Failure) -> None:
+            # A prompt that cannot be rendered must not strand the caller in silence:
+            # the flow goes on as if it had been played, and the fault is logged.
+            log.error("call %s: prompt failed: %s", self.call_id, failure.getErrorMessage())
+            self._clock.callLater(0, self.playback_done, action.token)
+
+        d.addCallbacks(send, failed)
+
+    def _hold(self) -> None:
+        """Until routing exists, a queued caller waits on music on hold."""
+        self._playing = None
+        self._media.send(
+            self.call_id,
+            {
+                "cmd": "play",
+                "call": self.call_id,
+                "files": [str(self._hold_music)],
+                "token": "hold",
+                "loop": True,
+            },
+        )
+
+    def _start_timer(self, token: str, seconds: float) -> None:
+        old = self._timers.pop(token, None)
+        if old is not None and old.active():
+            old.cancel()
+
+        def fire() -> None:
+            self._timers.pop(token, None)
+            if not self.ivr.finished:
+                self._run(self.ivr.timer_fired(token))
+
+        self._timers[token] = self._clock.callLater(seconds, fire)
+
+    def _cancel_timers(self) -> None:
+        for timer in self._timers.values():
+            if timer.active():
+                timer.cancel()
+        self._timers.clear()

@@ -1,0 +1,125 @@
+"""The ``callcenter`` command: ``serve`` runs the service, ``flows check`` validates flow files.
+
+Exit codes: 0 success, 1 the service could not start or a flow is invalid, 2 bad usage or
+configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from callcenter import __version__
+from callcenter.config import ConfigError, load_config
+
+log = logging.getLogger("callcenter")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command == "serve":
+        return _serve(args)
+    if args.command == "flows" and args.flows_command == "check":
+        return _check_flows(args.files)
+    parser.print_help()
+    return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="callcenter", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"callcenter {__version__}")
+    commands = parser.add_subparsers(dest="command")
+
+    serve = commands.add_parser("serve", help="run the service (SIP front, media workers, API)")
+    serve.add_argument("--config", type=Path, help="YAML configuration file")
+    serve.add_argument("--sip-port", type=int, help="SIP port, UDP and TCP (default 5060)")
+    serve.add_argument("--http-port", type=int, help="HTTP API port (default 8080)")
+    serve.add_argument("--data-dir", type=Path, help="data directory (default ./data)")
+    serve.add_argument("--redis-url", help="Redis URL (default: start an embedded redis-server)")
+    serve.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+
+    flows = commands.add_parser("flows", help="IVR flow files")
+    flow_commands = flows.add_subparsers(dest="flows_command")
+    check = flow_commands.add_parser("check", help="validate flow files; print file:line: message")
+    check.add_argument("files", nargs="+", type=Path)
+    return parser
+
+
+def _check_flows(files: list[Path]) -> int:
+    from callcenter.domain.ivr.loader import check_files
+
+    problems = check_files(files)
+    for problem in problems:
+        print(problem)
+    if not problems:
+        print(f"{len(files)} flow file(s) OK")
+    return 1 if problems else 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    logging.basicConfig(
+        level=args.log_level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        config = load_config(
+            args.config,
+            overrides={
+                "sip.port": args.sip_port,
+                "http.port": args.http_port,
+                "data_dir": args.data_dir,
+                "redis_url": args.redis_url,
+            },
+        )
+    except ConfigError as exc:
+        print(f"callcenter: configuration error: {exc}", file=sys.stderr)
+        return 2
+
+    # The asyncio reactor lets redis.asyncio and Twisted share one loop; it must be installed
+    # before anything imports the global reactor.
+    from twisted.internet import asyncioreactor
+
+    asyncioreactor.install(asyncio.new_event_loop())
+    from twisted.internet import reactor as installed
+    from twisted.python import log as twisted_log
+
+    from callcenter.app import CallCenter, StartupError
+    from callcenter.store.embedded import EmbeddedRedisError
+    from callcenter.store.link import RedisUnavailableError
+
+    twisted_log.PythonLoggingObserver("twisted").start()
+    reactor: Any = installed
+    app = CallCenter(config, reactor)
+    outcome = {"code": 0}
+
+    def started_or_failed() -> None:
+        d = app.start_deferred()
+
+        def failed(failure: Any) -> None:
+            error = failure.value
+            known = StartupError | RedisUnavailableError | EmbeddedRedisError | OSError
+            if isinstance(error, known):
+                print(f"callcenter: cannot start: {error}", file=sys.stderr)
+            else:
+                print(f"callcenter: cannot start:\n{failure.getTraceback()}", file=sys.stderr)
+            outcome["code"] = 1
+            reactor.stop()
+
+        d.addErrback(failed)
+
+    reactor.addSystemEventTrigger("before", "shutdown", app.stop_deferred)
+    signal.signal(signal.SIGHUP, lambda *_: reactor.callFromThread(app.reload_flows))
+    reactor.callWhenRunning(started_or_failed)
+    reactor.run()
+    return outcome["code"]
+
+
+if __name__ == "__main__":
+    sys.exit(main())
