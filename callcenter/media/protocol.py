@@ -1,0 +1,375 @@
+"""The line protocol between the controller and a media worker.
+
+One JSON object per line. Commands go controller → worker (``{"cmd": ...}``), events go worker →
+controller (``{"ev": ...}``). This module is pure (no pjsua2, no Twisted) so both sides share it
+and it can be tested against captured and deliberately broken lines. Decoding validates the shape
+strictly and raises :class:`ProtocolError`, so a bad line becomes an ``error`` event instead of an
+exception deep inside pjsua2 callbacks.
+
+To add a command: define a frozen dataclass with a ``name`` ClassVar, add it to ``Command`` and to
+``_COMMAND_DECODERS``. The worker dispatches on the class, so nothing else has to change here.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+DtmfMethod = Literal["rfc4733", "info"]
+HangupBy = Literal["remote", "local"]
+
+
+class ProtocolError(ValueError):
+    """A line that is not a valid message. ``cmd`` is the command name when it was readable."""
+
+    def __init__(self, message: str, cmd: str | None = None, call: str | None = None) -> None:
+        super().__init__(message)
+        self.cmd = cmd
+        self.call = call
+
+
+# ---------------------------------------------------------------------------------------------
+# Commands (controller → worker)
+
+
+@dataclass(frozen=True)
+class Ring:
+    """Send 180 Ringing for an incoming call."""
+
+    name: ClassVar[str] = "ring"
+    call: str
+
+
+@dataclass(frozen=True)
+class Answer:
+    """Answer an incoming call with 200 OK; ``answered`` follows when media is up."""
+
+    name: ClassVar[str] = "answer"
+    call: str
+
+
+@dataclass(frozen=True)
+class Play:
+    """Play WAV files (8 kHz mono s16) in order to the caller; replaces any current playback."""
+
+    name: ClassVar[str] = "play"
+    call: str
+    files: tuple[str, ...]
+    token: str
+    loop: bool = False
+
+
+@dataclass(frozen=True)
+class StopPlay:
+    """Stop the current playback of a call without a ``play_done``."""
+
+    name: ClassVar[str] = "stop_play"
+    call: str
+
+
+@dataclass(frozen=True)
+class Hangup:
+    """End a call: ``code`` for an unanswered one, BYE if it was answered."""
+
+    name: ClassVar[str] = "hangup"
+    call: str
+    code: int = 486
+
+
+@dataclass(frozen=True)
+class StatsRequest:
+    """Ask for a ``stats`` event."""
+
+    name: ClassVar[str] = "stats"
+
+
+@dataclass(frozen=True)
+class Shutdown:
+    """Hang up everything and exit 0."""
+
+    name: ClassVar[str] = "shutdown"
+
+
+Command = Ring | Answer | Play | StopPlay | Hangup | StatsRequest | Shutdown
+
+# ---------------------------------------------------------------------------------------------
+# Events (worker → controller)
+
+
+@dataclass(frozen=True)
+class Ready:
+    name: ClassVar[str] = "ready"
+    sip_port: int
+    pid: int
+
+
+@dataclass(frozen=True)
+class Incoming:
+    name: ClassVar[str] = "incoming"
+    call: str
+    from_uri: str
+    to_uri: str
+
+
+@dataclass(frozen=True)
+class Answered:
+    name: ClassVar[str] = "answered"
+    call: str
+
+
+@dataclass(frozen=True)
+class Dtmf:
+    name: ClassVar[str] = "dtmf"
+    call: str
+    digit: str
+    method: DtmfMethod
+
+
+@dataclass(frozen=True)
+class PlayDone:
+    name: ClassVar[str] = "play_done"
+    call: str
+    token: str
+
+
+@dataclass(frozen=True)
+class HungUp:
+    name: ClassVar[str] = "hangup"
+    call: str
+    code: int
+    reason: str
+    by: HangupBy
+
+
+@dataclass(frozen=True)
+class Error:
+    name: ClassVar[str] = "error"
+    call: str | None
+    cmd: str | None
+    message: str
+
+
+@dataclass(frozen=True)
+class Stats:
+    """Worker load. ``extra`` carries free-form figures (players, max_calls, ...)."""
+
+    name: ClassVar[str] = "stats"
+    calls: int
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+Event = Ready | Incoming | Answered | Dtmf | PlayDone | HungUp | Error | Stats
+
+DTMF_DIGITS = frozenset("0123456789*#ABCDabcd")
+
+# ---------------------------------------------------------------------------------------------
+# Encoding
+
+
+def to_dict(message: Command | Event) -> dict[str, Any]:
+    """The JSON object of a message (the wire form, before serialisation)."""
+    if isinstance(message, Command):
+        out: dict[str, Any] = {"cmd": message.name}
+        if isinstance(message, Play):
+            out.update(
+                call=message.call, files=list(message.files), token=message.token, loop=message.loop
+            )
+        elif isinstance(message, Hangup):
+            out.update(call=message.call, code=message.code)
+        elif isinstance(message, Ring | Answer | StopPlay):
+            out["call"] = message.call
+        return out
+    ev: dict[str, Any] = {"ev": message.name}
+    match message:
+        case Ready(sip_port=port, pid=pid):
+            ev.update(sip_port=port, pid=pid)
+        case Incoming(call=call, from_uri=from_uri, to_uri=to_uri):
+            ev.update({"call": call, "from": from_uri, "to": to_uri})
+        case Answered(call=call):
+            ev["call"] = call
+        case Dtmf(call=call, digit=digit, method=method):
+            ev.update(call=call, digit=digit, method=method)
+        case PlayDone(call=call, token=token):
+            ev.update(call=call, token=token)
+        case HungUp(call=call, code=code, reason=reason, by=by):
+            ev.update(call=call, code=code, reason=reason, by=by)
+        case Error(call=call, cmd=cmd, message=text):
+            ev.update(call=call, cmd=cmd, message=text)
+        case Stats(calls=calls, extra=extra):
+            ev.update(extra)
+            ev["calls"] = calls
+    return ev
+
+
+def encode(message: Command | Event) -> bytes:
+    """One line of compact JSON, newline-terminated."""
+    return json.dumps(to_dict(message), separators=(",", ":")).encode() + b"\n"
+
+
+# ---------------------------------------------------------------------------------------------
+# Decoding
+
+
+def _load(line: bytes | str) -> dict[str, Any]:
+    try:
+        obj = json.loads(line)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ProtocolError(f"not JSON: {exc}") from None
+    if not isinstance(obj, dict):
+        raise ProtocolError("not a JSON object")
+    return obj
+
+
+def _str(obj: Mapping[str, Any], key: str, ctx: str) -> str:
+    value = obj.get(key)
+    if not isinstance(value, str) or not value:
+        raise ProtocolError(f"{ctx}: {key!r} must be a non-empty string")
+    return value
+
+
+def _opt_str(obj: Mapping[str, Any], key: str, ctx: str) -> str | None:
+    value = obj.get(key)
+    if value is not None and not isinstance(value, str):
+        raise ProtocolError(f"{ctx}: {key!r} must be a string or null")
+    return value
+
+
+def _int(obj: Mapping[str, Any], key: str, ctx: str, default: int | None = None) -> int:
+    value = obj.get(key, default)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ProtocolError(f"{ctx}: {key!r} must be an integer")
+    return value
+
+
+def _bool(obj: Mapping[str, Any], key: str, ctx: str, default: bool) -> bool:
+    value = obj.get(key, default)
+    if not isinstance(value, bool):
+        raise ProtocolError(f"{ctx}: {key!r} must be a boolean")
+    return value
+
+
+def _decode_play(obj: Mapping[str, Any]) -> Play:
+    files = obj.get("files")
+    if (
+        not isinstance(files, list)
+        or not files
+        or not all(isinstance(f, str) and f.startswith("/") for f in files)
+    ):
+        raise ProtocolError("play: 'files' must be a non-empty list of absolute paths")
+    return Play(
+        call=_str(obj, "call", "play"),
+        files=tuple(files),
+        token=_str(obj, "token", "play"),
+        loop=_bool(obj, "loop", "play", False),
+    )
+
+
+def _decode_hangup(obj: Mapping[str, Any]) -> Hangup:
+    code = _int(obj, "code", "hangup", 486)
+    if not 300 <= code <= 699:
+        raise ProtocolError("hangup: 'code' must be a final error status (300-699)")
+    return Hangup(call=_str(obj, "call", "hangup"), code=code)
+
+
+_COMMAND_DECODERS: dict[str, Callable[[Mapping[str, Any]], Command]] = {
+    "ring": lambda o: Ring(call=_str(o, "call", "ring")),
+    "answer": lambda o: Answer(call=_str(o, "call", "answer")),
+    "play": _decode_play,
+    "stop_play": lambda o: StopPlay(call=_str(o, "call", "stop_play")),
+    "hangup": _decode_hangup,
+    "stats": lambda o: StatsRequest(),
+    "shutdown": lambda o: Shutdown(),
+}
+
+
+def command_from_dict(obj: Mapping[str, Any]) -> Command:
+    """Validate a command object (already parsed JSON)."""
+    name = obj.get("cmd")
+    call = obj.get("call") if isinstance(obj.get("call"), str) else None
+    if not isinstance(name, str):
+        raise ProtocolError("missing 'cmd'", call=call)
+    decoder = _COMMAND_DECODERS.get(name)
+    if decoder is None:
+        raise ProtocolError(f"unknown command {name!r}", cmd=name, call=call)
+    try:
+        return decoder(obj)
+    except ProtocolError as exc:
+        raise ProtocolError(str(exc), cmd=name, call=call) from None
+
+
+def decode_command(line: bytes | str) -> Command:
+    """Parse one command line; raises :class:`ProtocolError`."""
+    return command_from_dict(_load(line))
+
+
+def _decode_dtmf(o: Mapping[str, Any]) -> Dtmf:
+    digit = _str(o, "digit", "dtmf")
+    method = o.get("method")
+    if digit not in DTMF_DIGITS or len(digit) != 1:
+        raise ProtocolError(f"dtmf: bad digit {digit!r}")
+    if method == "rfc4733":
+        return Dtmf(call=_str(o, "call", "dtmf"), digit=digit, method="rfc4733")
+    if method == "info":
+        return Dtmf(call=_str(o, "call", "dtmf"), digit=digit, method="info")
+    raise ProtocolError("dtmf: 'method' must be 'rfc4733' or 'info'")
+
+
+def _decode_hungup(o: Mapping[str, Any]) -> HungUp:
+    by = o.get("by")
+    if by == "remote":
+        by_checked: HangupBy = "remote"
+    elif by == "local":
+        by_checked = "local"
+    else:
+        raise ProtocolError("hangup: 'by' must be 'remote' or 'local'")
+    reason = o.get("reason", "")
+    if not isinstance(reason, str):
+        raise ProtocolError("hangup: 'reason' must be a string")
+    return HungUp(
+        call=_str(o, "call", "hangup"), code=_int(o, "code", "hangup"), reason=reason, by=by_checked
+    )
+
+
+def _decode_stats(o: Mapping[str, Any]) -> Stats:
+    extra = {k: v for k, v in o.items() if k not in ("ev", "calls")}
+    return Stats(calls=_int(o, "calls", "stats"), extra=extra)
+
+
+_EVENT_DECODERS: dict[str, Callable[[Mapping[str, Any]], Event]] = {
+    "ready": lambda o: Ready(sip_port=_int(o, "sip_port", "ready"), pid=_int(o, "pid", "ready")),
+    "incoming": lambda o: Incoming(
+        call=_str(o, "call", "incoming"),
+        from_uri=_str(o, "from", "incoming"),
+        to_uri=_str(o, "to", "incoming"),
+    ),
+    "answered": lambda o: Answered(call=_str(o, "call", "answered")),
+    "dtmf": _decode_dtmf,
+    "play_done": lambda o: PlayDone(
+        call=_str(o, "call", "play_done"), token=_str(o, "token", "play_done")
+    ),
+    "hangup": _decode_hungup,
+    "error": lambda o: Error(
+        call=_opt_str(o, "call", "error"),
+        cmd=_opt_str(o, "cmd", "error"),
+        message=_str(o, "message", "error"),
+    ),
+    "stats": _decode_stats,
+}
+
+
+def event_from_dict(obj: Mapping[str, Any]) -> Event:
+    """Validate an event object (already parsed JSON)."""
+    name = obj.get("ev")
+    if not isinstance(name, str):
+        raise ProtocolError("missing 'ev'")
+    decoder = _EVENT_DECODERS.get(name)
+    if decoder is None:
+        raise ProtocolError(f"unknown event {name!r}")
+    return decoder(obj)
+
+
+def decode_event(line: bytes | str) -> Event:
+    """Parse one event line; raises :class:`ProtocolError`."""
+    return event_from_dict(_load(line))

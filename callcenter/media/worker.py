@@ -1,0 +1,341 @@
+"""A media worker process: one pjsua2 Endpoint that obeys commands and reports events.
+
+Run as ``python -m callcenter.media.worker`` by the pool, commands on fd 3 and events on fd 4
+(JSON lines, see :mod:`callcenter.media.protocol`), logs on stderr. It holds no business logic:
+the controller decides when to ring, answer, play and hang up.
+
+Threading rule (pjsua2 aborts otherwise): pjsua2 is only ever called from the main thread, which
+blocks in ``libHandleEvents``. Other threads (the command reader, pjsua2's media threads calling
+``onEof2``) only post to the :class:`~callcenter.media.channel.Inbox`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import FrameType
+from typing import Any
+
+import pjsua2 as pj
+
+from callcenter.media import protocol
+from callcenter.media.calls import MediaCall, Playback, WorkerAccount
+from callcenter.media.channel import Doorbell, EventWriter, Inbox, start_reader
+from callcenter.media.endpoint import EndpointSettings, account_config, create_endpoint
+
+log = logging.getLogger("callcenter.media.worker")
+
+POLL_MS = 200
+SHUTDOWN_GRACE_SECONDS = 2.0
+
+
+class CommandError(Exception):
+    """A command that cannot be carried out; reported as an ``error`` event."""
+
+
+def describe_error(exc: BaseException) -> str:
+    """pjsua2's ``Error`` carries its text in ``info()``; anything else in ``str()``."""
+    info = getattr(exc, "info", None)
+    return str(info()) if callable(info) else str(exc)
+
+
+@dataclass
+class Leg:
+    """What the worker knows about one call it holds."""
+
+    call: MediaCall
+    audio: pj.AudioMedia | None = None
+    playback: Playback | None = None
+    answered: bool = False
+    hangup_requested: bool = False
+    ended: bool = False
+
+
+class Worker:
+    """Maps commands to pjsua2 calls and pjsua2 callbacks to events."""
+
+    def __init__(
+        self,
+        ep: pj.Endpoint,
+        sip_port: int,
+        settings: EndpointSettings,
+        events: EventWriter,
+        inbox: Inbox,
+    ) -> None:
+        self.ep = ep
+        self.sip_port = sip_port
+        self.settings = settings
+        self.events = events
+        self.inbox = inbox
+        self.legs: dict[str, Leg] = {}
+        self.account: WorkerAccount | None = WorkerAccount(self)
+        self.account.create(account_config(settings, sip_port), True)
+        self._later: list[Callable[[], None]] = []
+        self._stopping = False
+        self._commands: dict[type[Any], Callable[[Any], None]] = {
+            protocol.Ring: self._ring,
+            protocol.Answer: self._answer,
+            protocol.Play: self._play,
+            protocol.StopPlay: self._stop_play,
+            protocol.Hangup: self._hangup,
+            protocol.StatsRequest: self._stats,
+            protocol.Shutdown: self._shutdown,
+        }
+
+    # -- main loop -------------------------------------------------------------------------
+
+    def run(self) -> int:
+        self.events.send(protocol.Ready(sip_port=self.sip_port, pid=os.getpid()))
+        log.info("ready on SIP 127.0.0.1:%d, pid %d", self.sip_port, os.getpid())
+        while not self._stopping:
+            self.ep.libHandleEvents(POLL_MS)
+            self._drain()
+            if self.events.broken:
+                log.warning("event pipe closed; shutting down")
+                self._stopping = True
+        self._close()
+        return 0
+
+    def _drain(self) -> None:
+        for item in self.inbox.drain():
+            if isinstance(item, protocol.ProtocolError):
+                log.warning("bad command: %s", item)
+                self.events.send(protocol.Error(call=item.call, cmd=item.cmd, message=str(item)))
+            elif callable(item) and not isinstance(item, protocol.Command):
+                item()
+            else:
+                self._execute(item)
+        while self._later:
+            later, self._later = self._later, []
+            for job in later:
+                job()
+
+    def _execute(self, command: protocol.Command) -> None:
+        call = getattr(command, "call", None)
+        try:
+            self._commands[type(command)](command)
+        except CommandError as exc:
+            self.events.send(protocol.Error(call=call, cmd=command.name, message=str(exc)))
+        except Exception as exc:  # pjsua2 raises pj.Error; never let a command kill the worker
+            message = describe_error(exc)
+            log.warning("%s failed: %s", command.name, message)
+            self.events.send(protocol.Error(call=call, cmd=command.name, message=message))
+
+    def _close(self) -> None:
+        """Hang up everything, let the BYEs/final responses go out, destroy in pjsua2's order:
+        players and calls, then the account, then the library."""
+        for leg in self.legs.values():
+            leg.hangup_requested = True
+        if self.legs:
+            self.ep.hangupAllCalls()
+        deadline = time.monotonic() + SHUTDOWN_GRACE_SECONDS
+        while any(not leg.ended for leg in self.legs.values()) and time.monotonic() < deadline:
+            self.ep.libHandleEvents(50)
+            self._drain()
+        self._drain()
+        for leg in self.legs.values():
+            leg.playback = None
+        self.legs.clear()
+        if self.account is not None:
+            self.account.shutdown()
+            self.account = None
+        self.ep.libDestroy()
+        log.info("stopped")
+
+    # -- commands --------------------------------------------------------------------------
+
+    def _leg(self, call_id: str) -> Leg:
+        leg = self.legs.get(call_id)
+        if leg is None or leg.ended:
+            raise CommandError(f"no such call {call_id!r}")
+        return leg
+
+    def _ring(self, cmd: protocol.Ring) -> None:
+        leg = self._leg(cmd.call)
+        prm = pj.CallOpParam()
+        prm.statusCode = 180
+        leg.call.answer(prm)
+
+    def _answer(self, cmd: protocol.Answer) -> None:
+        leg = self._leg(cmd.call)
+        prm = pj.CallOpParam()
+        prm.statusCode = 200
+        leg.call.answer(prm)
+
+    def _play(self, cmd: protocol.Play) -> None:
+        leg = self._leg(cmd.call)
+        if leg.audio is None:
+            raise CommandError("call has no active audio (answer it first)")
+        missing = [f for f in cmd.files if not os.path.isfile(f)]
+        if missing:
+            raise CommandError(f"no such file: {', '.join(missing)}")
+        leg.playback = None  # replaces (and destroys) the current playback, without play_done
+        player = Playback(self, cmd.call, cmd.token, cmd.loop)
+        options = 0 if cmd.loop else pj.PJMEDIA_FILE_NO_LOOP
+        if len(cmd.files) == 1:
+            player.createPlayer(cmd.files[0], options)
+        else:
+            player.createPlaylist(list(cmd.files), cmd.token[:32], options)
+        player.startTransmit(leg.audio)
+        leg.playback = player
+
+    def _stop_play(self, cmd: protocol.StopPlay) -> None:
+        self._leg(cmd.call).playback = None
+
+    def _hangup(self, cmd: protocol.Hangup) -> None:
+        leg = self._leg(cmd.call)
+        leg.hangup_requested = True
+        prm = pj.CallOpParam()
+        prm.statusCode = cmd.code
+        leg.call.hangup(prm)
+
+    def _stats(self, cmd: protocol.StatsRequest) -> None:
+        live = [leg for leg in self.legs.values() if not leg.ended]
+        self.events.send(
+            protocol.Stats(
+                calls=len(live),
+                extra={
+                    "answered": sum(1 for leg in live if leg.answered),
+                    "players": sum(1 for leg in live if leg.playback is not None),
+                    "max_calls": self.settings.max_calls,
+                    "pid": os.getpid(),
+                    "sip_port": self.sip_port,
+                },
+            )
+        )
+
+    def _shutdown(self, cmd: protocol.Shutdown) -> None:
+        self._stopping = True
+
+    # -- pjsua2 callbacks (CallListener) ---------------------------------------------------
+
+    def incoming(self, call_id: int) -> None:
+        if self.account is None or self._stopping:
+            return
+        call = MediaCall(self.account, call_id, self)
+        info = call.getInfo()
+        call.sip_call_id = info.callIdString
+        self.legs[call.sip_call_id] = Leg(call=call)  # the reference keeps pjsua2 from 603
+        self.events.send(
+            protocol.Incoming(call=call.sip_call_id, from_uri=info.remoteUri, to_uri=info.localUri)
+        )
+
+    def call_state(self, call: MediaCall) -> None:
+        info = call.getInfo()
+        if info.state != pj.PJSIP_INV_STATE_DISCONNECTED:
+            return
+        leg = self.legs.get(call.sip_call_id)
+        if leg is None or leg.ended:
+            return
+        leg.ended = True
+        self.events.send(
+            protocol.HungUp(
+                call=call.sip_call_id,
+                code=info.lastStatusCode,
+                reason=info.lastReason,
+                by="local" if leg.hangup_requested else "remote",
+            )
+        )
+        # pjsua2 still uses the Call inside this callback: let go of it after we return.
+        self._later.append(lambda: self._forget(call.sip_call_id, leg))
+
+    def _forget(self, call_id: str, leg: Leg) -> None:
+        leg.playback = None
+        leg.audio = None
+        if self.legs.get(call_id) is leg:
+            del self.legs[call_id]
+
+    def media_state(self, call: MediaCall) -> None:
+        leg = self.legs.get(call.sip_call_id)
+        if leg is None or leg.ended:
+            return
+        info = call.getInfo()
+        for media in info.media:
+            if media.type == pj.PJMEDIA_TYPE_AUDIO and media.status == pj.PJSUA_CALL_MEDIA_ACTIVE:
+                leg.audio = call.getAudioMedia(media.index)
+                if leg.playback is not None:  # media changed under a playback (re-INVITE)
+                    leg.playback.startTransmit(leg.audio)
+                if not leg.answered:
+                    leg.answered = True
+                    self.events.send(protocol.Answered(call=call.sip_call_id))
+                return
+
+    def dtmf_digit(self, call: MediaCall, digit: str, method: int) -> None:
+        # May run on a pjsua2 media thread: only write an event, touch nothing else. pjsua2
+        # reports SIP INFO application/dtmf-relay digits here too (method SIP_INFO).
+        how: protocol.DtmfMethod = "info" if method == pj.PJSUA_DTMF_METHOD_SIP_INFO else "rfc4733"
+        self.events.send(protocol.Dtmf(call=call.sip_call_id, digit=digit, method=how))
+
+    def playback_ended(self, player: Playback) -> None:
+        # Runs on the media clock thread: the player may only be destroyed on the main thread.
+        self.inbox.post(lambda: self._finish_playback(player))
+
+    def _finish_playback(self, player: Playback) -> None:
+        leg = self.legs.get(player.sip_call_id)
+        if leg is None or leg.playback is not player:
+            return  # replaced or stopped meanwhile: no play_done
+        leg.playback = None
+        self.events.send(protocol.PlayDone(call=player.sip_call_id, token=player.token))
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="callcenter media worker (pjsua2)")
+    parser.add_argument("--sip-port", type=int, default=0)
+    parser.add_argument("--rtp-port-start", type=int, required=True)
+    parser.add_argument("--rtp-port-count", type=int, default=40)
+    parser.add_argument("--media-address", default="127.0.0.1")
+    parser.add_argument("--calls", type=int, default=4)
+    parser.add_argument("--command-fd", type=int, default=3)
+    parser.add_argument("--event-fd", type=int, default=4)
+    parser.add_argument("--pj-log-level", type=int, default=1)
+    parser.add_argument("--log-level", default="INFO")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    # pjsip prints to stdout before its log config applies; stdout is not ours to pollute.
+    os.dup2(2, 1)
+    args = parse_args(argv)
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=args.log_level,
+        format="%(asctime)s %(levelname)s media[%(process)d] %(name)s: %(message)s",
+    )
+    for fd in (args.command_fd, args.event_fd):
+        try:
+            os.fstat(fd)
+        except OSError:
+            log.error("fd %d is not open: run me from the worker pool", fd)
+            return 2
+    settings = EndpointSettings(
+        sip_port=args.sip_port,
+        rtp_port_start=args.rtp_port_start,
+        rtp_port_count=args.rtp_port_count,
+        media_address=args.media_address,
+        max_calls=args.calls,
+        pj_log_level=args.pj_log_level,
+    )
+    ep, sip_port = create_endpoint(settings)
+    doorbell = Doorbell(sip_port)
+    inbox = Inbox(doorbell)
+    worker = Worker(ep, sip_port, settings, EventWriter(args.event_fd), inbox)
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        inbox.post(protocol.Shutdown(), wake=False)  # handler runs on the main thread
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    start_reader(args.command_fd, inbox)
+    code = worker.run()
+    doorbell.close()
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

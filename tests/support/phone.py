@@ -1,0 +1,313 @@
+"""A pjsua2 test softphone that runs as its own process.
+
+pjsua2 allows one Endpoint per process and must own its thread, so tests never load it in the
+pytest process: they start ``python -m tests.support.phone`` and read the one JSON line it prints.
+The phone calls a SIP URI, optionally sends DTMF (RFC 4733 or SIP INFO) at given times after the
+answer, optionally plays a WAV to the far end, records what it hears to a WAV, and hangs up after
+``duration`` seconds of talk or when the far end hangs up.
+
+Use :func:`run_phone` (blocking) or :func:`start_phone` (several phones at once). Inside a Twisted
+test, wrap :func:`run_phone` in ``threads.deferToThread`` so the reactor keeps running.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+DtmfStep = tuple[float, str, str]  # (seconds after answer, digit(s), "rfc4733" | "info")
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class PhoneResult:
+    """The phone's JSON summary, typed."""
+
+    status_code: int  # final response to the INVITE (200 when answered), 0 if none
+    answered: bool
+    hangup_by: str | None  # "local" (the phone hung up), "remote", or None if never connected
+    disconnect_code: int
+    disconnect_reason: str
+    connected_seconds: float  # from answer to disconnect
+    record_to: Path | None
+    dtmf_sent: list[str] = field(default_factory=list)
+    dtmf_received: list[str] = field(default_factory=list)
+    error: str | None = None
+    stderr: str = ""
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], stderr: str = "") -> PhoneResult:
+        record = data.get("record_to")
+        return cls(
+            status_code=int(data.get("status_code", 0)),
+            answered=bool(data.get("answered", False)),
+            hangup_by=data.get("hangup_by"),
+            disconnect_code=int(data.get("disconnect_code", 0)),
+            disconnect_reason=str(data.get("disconnect_reason", "")),
+            connected_seconds=float(data.get("connected_seconds", 0.0)),
+            record_to=Path(record) if record else None,
+            dtmf_sent=list(data.get("dtmf_sent", [])),
+            dtmf_received=list(data.get("dtmf_received", [])),
+            error=data.get("error"),
+            stderr=stderr,
+        )
+
+
+class RunningPhone:
+    """A phone process in flight; always ``wait`` or ``kill`` it (fixtures: ``kill`` in finally)."""
+
+    def __init__(self, args: list[str], timeout: float) -> None:
+        self._timeout = timeout
+        self.process = subprocess.Popen(
+            args,
+            cwd=REPO_ROOT,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+
+    def wait(self, timeout: float | None = None) -> PhoneResult:
+        try:
+            out, err = self.process.communicate(timeout=timeout or self._timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise
+        text = err.decode(errors="replace")
+        lines = [line for line in out.decode(errors="replace").splitlines() if line.strip()]
+        if not lines:
+            raise RuntimeError(
+                f"phone printed no summary (exit {self.process.returncode}):\n{text}"
+            )
+        return PhoneResult.from_json(json.loads(lines[-1]), stderr=text)
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.communicate()
+
+
+def phone_args(
+    target_uri: str,
+    *,
+    dtmf: Sequence[DtmfStep] = (),
+    duration: float = 10.0,
+    record_to: Path | str | None = None,
+    play: Path | str | None = None,
+    answer_timeout: float = 15.0,
+    python: str = sys.executable,
+) -> list[str]:
+    args = [python, "-m", "tests.support.phone", target_uri, "--duration", str(duration)]
+    args += ["--answer-timeout", str(answer_timeout)]
+    for at, digits, method in dtmf:
+        args += ["--dtmf", f"{at}:{digits}:{method}"]
+    if record_to is not None:
+        args += ["--record", str(record_to)]
+    if play is not None:
+        args += ["--play", str(play)]
+    return args
+
+
+def start_phone(
+    target_uri: str,
+    *,
+    dtmf: Sequence[DtmfStep] = (),
+    duration: float = 10.0,
+    record_to: Path | str | None = None,
+    play: Path | str | None = None,
+    answer_timeout: float = 15.0,
+) -> RunningPhone:
+    """Start a phone calling ``target_uri``; returns at once."""
+    args = phone_args(
+        target_uri,
+        dtmf=dtmf,
+        duration=duration,
+        record_to=record_to,
+        play=play,
+        answer_timeout=answer_timeout,
+    )
+    return RunningPhone(args, timeout=answer_timeout + duration + 30.0)
+
+
+def run_phone(
+    target_uri: str,
+    *,
+    dtmf: Sequence[DtmfStep] = (),
+    duration: float = 10.0,
+    record_to: Path | str | None = None,
+    play: Path | str | None = None,
+    answer_timeout: float = 15.0,
+) -> PhoneResult:
+    """Call ``target_uri`` and block until the call is over."""
+    return start_phone(
+        target_uri,
+        dtmf=dtmf,
+        duration=duration,
+        record_to=record_to,
+        play=play,
+        answer_timeout=answer_timeout,
+    ).wait()
+
+
+# -------------------------------------------------------------------------------------------
+# The phone process itself (pjsua2 imported only here).
+
+
+def _parse_dtmf(text: str) -> DtmfStep:
+    at, digits, method = text.split(":", 2)
+    if method not in ("rfc4733", "info"):
+        raise argparse.ArgumentTypeError(f"bad DTMF method {method!r}")
+    return float(at), digits, method
+
+
+def _phone_main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="pjsua2 test softphone")
+    parser.add_argument("target")
+    parser.add_argument("--duration", type=float, default=10.0)
+    parser.add_argument("--answer-timeout", type=float, default=15.0)
+    parser.add_argument("--dtmf", type=_parse_dtmf, action="append", default=[])
+    parser.add_argument("--record")
+    parser.add_argument("--play")
+    parser.add_argument("--pj-log-level", type=int, default=1)
+    args = parser.parse_args(argv)
+
+    summary_fd = os.dup(1)
+    os.dup2(2, 1)  # pjsua writes to stdout; only the JSON summary may go there
+
+    import pjsua2 as pj
+
+    summary: dict[str, Any] = {
+        "status_code": 0,
+        "answered": False,
+        "hangup_by": None,
+        "disconnect_code": 0,
+        "disconnect_reason": "",
+        "connected_seconds": 0.0,
+        "record_to": args.record,
+        "dtmf_sent": [],
+        "dtmf_received": [],
+        "error": None,
+    }
+    state: dict[str, Any] = {"answered_at": None, "ended": False, "local_hangup": False}
+    keep: dict[str, Any] = {}  # recorder/player references: they must outlive the media
+
+    class Phone(pj.Call):  # type: ignore[misc]
+        def onCallState(self, prm: Any) -> None:  # noqa: N802
+            info = self.getInfo()
+            if info.state == pj.PJSIP_INV_STATE_CONFIRMED and state["answered_at"] is None:
+                state["answered_at"] = time.monotonic()
+                summary["answered"] = True
+                summary["status_code"] = 200
+            elif info.state == pj.PJSIP_INV_STATE_DISCONNECTED:
+                state["ended"] = True
+                summary["disconnect_code"] = info.lastStatusCode
+                summary["disconnect_reason"] = info.lastReason
+                if not summary["answered"]:
+                    summary["status_code"] = info.lastStatusCode
+                else:
+                    summary["hangup_by"] = "local" if state["local_hangup"] else "remote"
+                    summary["connected_seconds"] = round(time.monotonic() - state["answered_at"], 3)
+
+        def onCallMediaState(self, prm: Any) -> None:  # noqa: N802
+            info = self.getInfo()
+            for media in info.media:
+                if (
+                    media.type == pj.PJMEDIA_TYPE_AUDIO
+                    and media.status == pj.PJSUA_CALL_MEDIA_ACTIVE
+                    and "audio" not in keep
+                ):
+                    audio = self.getAudioMedia(media.index)
+                    keep["audio"] = audio
+                    if args.record:
+                        recorder = pj.AudioMediaRecorder()
+                        recorder.createRecorder(args.record)
+                        audio.startTransmit(recorder)
+                        keep["recorder"] = recorder
+                    if args.play:
+                        player = pj.AudioMediaPlayer()
+                        player.createPlayer(args.play, pj.PJMEDIA_FILE_NO_LOOP)
+                        player.startTransmit(audio)
+                        keep["player"] = player
+
+        def onDtmfDigit(self, prm: Any) -> None:  # noqa: N802
+            summary["dtmf_received"].append(prm.digit)
+
+    ep = pj.Endpoint()
+    ep.libCreate()
+    cfg = pj.EpConfig()
+    cfg.uaConfig.threadCnt = 0
+    cfg.uaConfig.mainThreadOnly = True
+    cfg.uaConfig.userAgent = "callcenter-test-phone"
+    cfg.logConfig.level = args.pj_log_level
+    cfg.logConfig.consoleLevel = args.pj_log_level
+    cfg.medConfig.clockRate = 8000
+    cfg.medConfig.sndClockRate = 8000
+    cfg.medConfig.channelCount = 1
+    cfg.medConfig.noVad = True
+    ep.libInit(cfg)
+    tcfg = pj.TransportConfig()
+    tcfg.port = 0
+    tcfg.boundAddress = "127.0.0.1"
+    tid = ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, tcfg)
+    ep.libStart()
+    ep.audDevManager().setNullDev()
+    local = ep.transportGetInfo(tid).localName
+
+    acc = pj.Account()
+    acfg = pj.AccountConfig()
+    acfg.idUri = f"sip:phone@{local}"
+    acfg.mediaConfig.transportConfig.boundAddress = "127.0.0.1"
+    acfg.mediaConfig.transportConfig.port = 0
+    acc.create(acfg, True)
+
+    call = Phone(acc)
+    pending = sorted(args.dtmf)
+    started = time.monotonic()
+    try:
+        call.makeCall(args.target, pj.CallOpParam(True))
+        while not state["ended"]:
+            ep.libHandleEvents(10)
+            now = time.monotonic()
+            answered_at = state["answered_at"]
+            if answered_at is None:
+                if now - started > args.answer_timeout and not state["local_hangup"]:
+                    state["local_hangup"] = True
+                    call.hangup(pj.CallOpParam())
+                continue
+            while pending and now - answered_at >= pending[0][0]:
+                _, digits, method = pending.pop(0)
+                prm = pj.CallSendDtmfParam()
+                prm.digits = digits
+                prm.method = (
+                    pj.PJSUA_DTMF_METHOD_SIP_INFO
+                    if method == "info"
+                    else pj.PJSUA_DTMF_METHOD_RFC2833
+                )
+                call.sendDtmf(prm)
+                summary["dtmf_sent"].append(f"{digits}:{method}")
+            if now - answered_at >= args.duration and not state["local_hangup"]:
+                state["local_hangup"] = True
+                call.hangup(pj.CallOpParam())
+        for _ in range(5):  # let the BYE/200 exchange finish
+            ep.libHandleEvents(20)
+    except Exception as exc:
+        info = getattr(exc, "info", None)
+        summary["error"] = str(info()) if callable(info) else str(exc)
+    keep.clear()  # destroys the recorder: the WAV header is finalised here
+    del call
+    acc.shutdown()
+    ep.libDestroy()
+    os.write(summary_fd, (json.dumps(summary) + "\n").encode())
+    return 0 if summary["error"] is None else 1
+
+
+if __name__ == "__main__":
+    sys.exit(_phone_main())
