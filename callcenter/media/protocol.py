@@ -287,7 +287,8 @@ _COMMAND_DECODERS: dict[str, Callable[[Mapping[str, Any]], Command]] = {
 def command_from_dict(obj: Mapping[str, Any]) -> Command:
     """Validate a command object (already parsed JSON)."""
     name = obj.get("cmd")
-    call = obj.get("call") if isinstance(obj.get("call"), str) else None
+    value = obj.get("call")
+    call = value if isinstance(value, str) and value else None
     if not isinstance(name, str):
         raise ProtocolError("missing 'cmd'", call=call)
     decoder = _COMMAND_DECODERS.get(name)
