@@ -88,9 +88,7 @@ def _read(path: Path, report: Report) -> Flow | None:
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as error:
-        mark = error.problem_mark or error.context_mark
-        line = 1 if mark is None else mark.line + 1
-        report.at_line(line, f"YAML syntax error: {error.problem or error.context}")
+        _syntax_error(error, report)
         return None
     if root is None:
         report.at_line(1, "flow file is empty")
@@ -105,10 +103,19 @@ def _read(path: Path, report: Report) -> Flow | None:
     start, start_line = _start(top, report)
     nodes, outlines, contexts = _nodes(top, report, language, path.resolve().parent)
     _check_variables(variables, contexts, report)
-    check_graph(start, start_line, outlines, report)
+    if isinstance(top.get("nodes"), yaml.MappingNode):  # else already reported
+        check_graph(start, start_line, outlines, report)
     if report.problems or version is None or start is None:
         return None
     return Flow(str(path), version, start, language, variables, nodes)
+
+
+def _syntax_error(error: yaml.MarkedYAMLError, report: Report) -> None:
+    mark = error.problem_mark or error.context_mark
+    message = f"YAML syntax error: {error.problem or error.context}"
+    if error.problem and error.context and error.context_mark is not None:
+        message += f" ({error.context} started on line {error.context_mark.line + 1})"
+    report.at_line(1 if mark is None else mark.line + 1, message)
 
 
 def _version(top: Fields, report: Report) -> int | None:
