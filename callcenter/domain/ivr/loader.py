@@ -97,6 +97,9 @@ def _read(path: Path, report: Report) -> Flow | None:
     if top is None:
         return None
     top.reject_unknown(TOP_LEVEL_KEYS, report, "", f"(a flow has: {', '.join(TOP_LEVEL_KEYS)})")
+    description = top.get("description")
+    if description is not None:
+        as_text(description, report, "'description'", allow_empty=True)
     version = _version(top, report)
     language = _language(top, report)
     variables = _variables(top, report)

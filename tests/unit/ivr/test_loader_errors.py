@@ -126,6 +126,11 @@ CASES = [
     ),
     pytest.param("version: 1\nstart: end\n", ["1: missing key 'nodes'"], id="no-nodes"),
     pytest.param(
+        "version: 1\ndescription: {x: 1}\nstart: end\nnodes:\n  end: {type: hangup}\n",
+        ["2: 'description' must be a string"],
+        id="description-not-text",
+    ),
+    pytest.param(
         "version: 1\nstart: nowhere\nnodes:\n  end: {type: hangup}\n",
         ["2: start node 'nowhere' is not defined"],
         id="start-undefined",
