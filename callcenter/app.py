@@ -26,6 +26,7 @@ from callcenter.calls.http import CallsResource
 from callcenter.calls.prompts import PromptFiles
 from callcenter.calls.service import CallService, RedisJournal
 from callcenter.config import Config
+from callcenter.domain.ivr.actions import Prompt
 from callcenter.domain.ivr.library import FlowLibrary
 from callcenter.domain.ivr.problems import FlowProblem
 from callcenter.media.moh import default_hold_music
@@ -60,6 +61,7 @@ class CallCenter:
         self.flows: FlowLibrary | None = None
         self.http_port: IListeningPort | None = None
         self.flow_problems: list[str] = []
+        self.prompts: PromptFiles | None = None
         self.started_at = time.time()
 
     def start_deferred(self) -> Deferred[None]:
@@ -84,7 +86,7 @@ class CallCenter:
         log.info("Redis at %s", redacted(url))
 
         self.flows = FlowLibrary({did: config.flow_path(f) for did, f in config.numbers.items()})
-        problems = self.flows.reload()
+        problems = self.flows.problems
         if problems:
             raise StartupError(
                 "invalid IVR flow; fix it or check with `callcenter flows check`:\n"
@@ -97,7 +99,8 @@ class CallCenter:
             convert_wav,
             lambda f, *a: deferToThreadPool(self.reactor, self.reactor.getThreadPool(), f, *a),
         )
-        self.flow_problems = await prompts.prepare(self.flows.all_prompts())
+        self.prompts = prompts
+        self.flow_problems = await prompts.prepare(self._all_prompts())
         hold_music = await self._hold_music()
 
         records = CallRecords(self.link, keep=config.records.keep)
@@ -199,10 +202,15 @@ class CallCenter:
 
     # --- operations ----------------------------------------------------------------------
 
+    def _all_prompts(self) -> list[Prompt]:
+        assert self.flows is not None
+        return [prompt for flow in self.flows.served() for prompt in flow.all_prompts()]
+
     def reload_flows(self) -> list[FlowProblem]:
         """Re-read the flow files; an invalid one keeps its last good version (and says why)."""
-        assert self.flows is not None
+        assert self.flows is not None and self.prompts is not None
         problems = self.flows.reload()
+        self.prompts.prepare(self._all_prompts())  # new prompts render in the background
         for problem in problems:
             log.error("flow reload: %s (keeping the last good version)", problem)
         if not problems:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 from twisted.internet.defer import Deferred, DeferredList, succeed
 
@@ -60,9 +61,8 @@ class PromptFiles:
     def prepare(self, prompts: Iterable[Prompt]) -> Deferred[list[str]]:
         """Render ahead of time; returns one message per prompt that failed (logged too)."""
         prompts = list(prompts)
-        d: Deferred[list[tuple[bool, object]]] = DeferredList(
-            [self._render(p) for p in prompts], consumeErrors=True
-        )
+        pending: list[Deferred[Any]] = [self._render(p) for p in prompts]
+        d: Deferred[list[tuple[bool, object]]] = DeferredList(pending, consumeErrors=True)
 
         def report(results: list[tuple[bool, object]]) -> list[str]:
             problems = []

@@ -60,8 +60,8 @@ class RedisJournal:
     def save(self, record: CallRecord) -> None:
         self._records.save(record)
 
-    def event(self, kind: str, record: CallRecord, **data: Any) -> None:
-        self._events.append(kind, record.call_id, **data)
+    def event(self, event_type: str, record: CallRecord, **data: Any) -> None:
+        self._events.append(event_type, record.call_id, **data)
 
 
 class CallService:

@@ -81,9 +81,9 @@ class EventLog:
     def __init__(self, link: RedisLink) -> None:
         self._link = link
 
-    def append(self, kind: str, call_id: str, **data: Any) -> None:
+    def append(self, event_type: str, call_id: str, **data: Any) -> None:
         fields: dict[Any, Any] = {
-            "type": kind,
+            "type": event_type,
             "call_id": call_id,
             "at": repr(time.time()),
             "data": json.dumps(data, separators=(",", ":")),

@@ -40,3 +40,7 @@ class FlowLibrary:
                 self._flows[path] = flow
         self.problems = problems
         return problems
+
+    def served(self) -> list[Flow]:
+        """Every flow in service now (one per file), e.g. to render their prompts ahead."""
+        return list(self._flows.values())
