@@ -20,5 +20,5 @@ class Scheduler(Protocol):
     def seconds(self) -> float: ...
 
     def callLater(  # noqa: N802 (Twisted's name)
-        self, delay: float, f: Callable[..., object], /, *args: object, **kw: object
+        self, delay: float, callable: Callable[..., object], *args: object, **kw: object
     ) -> Any: ...
