@@ -145,7 +145,8 @@ class Worker:
         if self.account is not None:
             self.account.shutdown()
             self.account = None
-        self.ep.libDestroy()
+        # Calls are already gone (the loop above); skip pjsua's fixed 1 s wait for unregistration.
+        self.ep.libDestroy(pj.PJSUA_DESTROY_NO_RX_MSG)
         log.info("stopped")
 
     # -- commands --------------------------------------------------------------------------

@@ -109,7 +109,7 @@ def test_dtmf_by_rfc4733_and_by_sip_info_and_play_replacement(prompt: Path, tmp_
                 (1.5, "9", "info"),
                 (2.0, "*", "rfc4733"),
             ],
-            duration=5.0,
+            duration=8.0,  # the two-prompt playlist (~5.5 s) must finish first
         )
         assert result.answered, result.stderr
         yield ctl.wait_event("hangup")
