@@ -8,6 +8,7 @@ workers finish, flush pending Redis writes, stop Redis.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from datetime import UTC, datetime
@@ -81,7 +82,7 @@ class CallCenter:
             url = self.embedded.start()
             log.info("embedded Redis started (data in %s)", self.embedded.data_dir)
         self.link = RedisLink(url)
-        await self.link.connect()  # raises RedisUnavailableError: a clear message, exit 1
+        await as_deferred(self.link.connect())  # RedisUnavailableError: clear message, exit 1
         self.link.start_monitor()
         log.info("Redis at %s", redacted(url))
 
@@ -114,7 +115,7 @@ class CallCenter:
                 max_workers=media.max_workers,
                 idle_retire_seconds=media.idle_retire_seconds,
                 media_address=media.address,
-                rtp_port_start=media.rtp_port_start,
+                rtp_port_base=media.rtp_port_start,
                 rtp_ports_per_worker=media.rtp_ports_per_worker,
             ),
             on_event=self._media_event,
@@ -141,9 +142,9 @@ class CallCenter:
                 host=sip.host,
                 port=sip.port,
                 public_host=sip.public_host,
-                invites_per_second=sip.invites_per_second,
+                invite_rate=sip.invites_per_second,
                 invite_burst=sip.invite_burst,
-                requests_per_second=sip.requests_per_second,
+                request_rate=sip.requests_per_second,
                 request_burst=sip.request_burst,
             ),
             self.calls,
@@ -163,9 +164,9 @@ class CallCenter:
         log.info(
             "callcenter ready: SIP on %s:%d (UDP, TCP), HTTP on %s:%d",
             sip.host,
-            self.front.port,
+            sip.port,
             config.http.host,
-            self.http_port.getHost().port,
+            config.http.port,
         )
 
     async def _hold_music(self) -> Path:
@@ -180,8 +181,8 @@ class CallCenter:
         return path
 
     def _http_root(self, auth: TokenAuth, records: CallRecords) -> Resource:
-        root = Resource()  # type: ignore[no-untyped-call]
-        api = Resource()  # type: ignore[no-untyped-call]
+        root = Resource()
+        api = Resource()
         root.putChild(b"api", api)
         root.putChild(b"healthz", JsonEndpoint(auth, {b"GET": (None, self._health)}))
         assert self.calls is not None
@@ -238,7 +239,7 @@ class CallCenter:
                 "outages": self.link.outages,
                 "embedded": self.embedded is not None,
             },
-            "workers": pool,
+            "workers": dataclasses.asdict(pool),
             "sip": self.front.stats(),
             "calls": {"active": len(self.calls.sessions), "rejected": self.calls.rejected},
             "flows": {"prompt_problems": self.flow_problems},

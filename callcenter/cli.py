@@ -86,7 +86,9 @@ def _serve(args: argparse.Namespace) -> int:
     # before anything imports the global reactor.
     from twisted.internet import asyncioreactor
 
-    asyncioreactor.install(asyncio.new_event_loop())
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    asyncioreactor.install(loop)
     from twisted.internet import reactor as installed
     from twisted.python import log as twisted_log
 
@@ -116,7 +118,8 @@ def _serve(args: argparse.Namespace) -> int:
 
     reactor.addSystemEventTrigger("before", "shutdown", app.stop_deferred)
     signal.signal(signal.SIGHUP, lambda *_: reactor.callFromThread(app.reload_flows))
-    reactor.callWhenRunning(started_or_failed)
+    # Start on the loop's first turn: "when running" triggers fire before asyncio's loop runs.
+    reactor.callWhenRunning(reactor.callLater, 0, started_or_failed)
     reactor.run()
     return outcome["code"]
 

@@ -136,6 +136,9 @@ class CallSession:
     def _run(self, actions: list[Action]) -> None:
         for action in actions:
             self._apply(action)
+        self.record.variables = {
+            k: v for k, v in self.ivr.variables.items() if k not in ("caller", "did", "call_id")
+        }
         self._journal.save(self.record)
 
     def _apply(self, action: Action) -> None:
@@ -155,7 +158,6 @@ class CallSession:
             if timer is not None and timer.active():
                 timer.cancel()
         elif isinstance(action, DigitsCollected):
-            self.record.variables[action.variable] = action.value
             self._journal.event(
                 "ivr.collected", self.record, node=action.node, variable=action.variable
             )

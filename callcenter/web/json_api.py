@@ -7,11 +7,11 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from twisted.internet.defer import ensureDeferred
 from twisted.python.failure import Failure
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request
 
+from callcenter.aio import as_deferred
 from callcenter.store.link import RedisUnavailableError
 from callcenter.web.auth import TokenAuth
 from callcenter.web.errors import ApiError, MethodNotAllowedError, ServiceUnavailableError
@@ -48,7 +48,7 @@ class JsonEndpoint(Resource):
     def render(self, request: Request) -> int:
         method = request.method or b"GET"
         route = self._routes.get(method)
-        d = ensureDeferred(self._serve(request, route))
+        d = as_deferred(self._serve(request, route))  # an asyncio task: handlers use redis.asyncio
         d.addErrback(self._crash, request)
         return NOT_DONE_YET
 
