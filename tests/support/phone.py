@@ -43,6 +43,7 @@ class PhoneResult:
     dtmf_received: list[str] = field(default_factory=list)
     error: str | None = None
     stderr: str = ""
+    call_id: str | None = None  # the SIP Call-ID: the service's call record id
 
     @classmethod
     def from_json(cls, data: dict[str, Any], stderr: str = "") -> PhoneResult:
@@ -58,6 +59,7 @@ class PhoneResult:
             dtmf_sent=list(data.get("dtmf_sent", [])),
             dtmf_received=list(data.get("dtmf_received", [])),
             error=data.get("error"),
+            call_id=data.get("call_id"),
             stderr=stderr,
         )
 
@@ -195,6 +197,7 @@ def _phone_main(argv: list[str] | None = None) -> int:
         "dtmf_sent": [],
         "dtmf_received": [],
         "error": None,
+        "call_id": None,
     }
     state: dict[str, Any] = {"answered_at": None, "ended": False, "local_hangup": False}
     keep: dict[str, Any] = {}  # recorder/player references: they must outlive the media
@@ -202,6 +205,7 @@ def _phone_main(argv: list[str] | None = None) -> int:
     class Phone(pj.Call):  # type: ignore[misc]
         def onCallState(self, prm: Any) -> None:  # noqa: N802
             info = self.getInfo()
+            summary["call_id"] = info.callIdString
             if info.state == pj.PJSIP_INV_STATE_CONFIRMED and state["answered_at"] is None:
                 state["answered_at"] = time.monotonic()
                 summary["answered"] = True
