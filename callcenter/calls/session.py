@@ -179,7 +179,7 @@ class CallSession:
             )
         elif isinstance(action, Hangup):
             self._journal.event("ivr.hangup", self.record, reason=action.reason)
-            self._media.send(self.call_id, {"cmd": "hangup", "call": self.call_id, "code": 200})
+            self._media.send(self.call_id, {"cmd": "hangup", "call": self.call_id})
 
     def _play(self, action: Play) -> None:
         self._playing = action.token
