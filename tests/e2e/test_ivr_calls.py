@@ -92,7 +92,7 @@ def test_a_tcp_caller_gets_the_same_service(service: Service, tmp_path: Path) ->
 
 def _duration(path: Path) -> float:
     with wave.open(str(path)) as wav:
-        return wav.getnframes() / wav.getframerate()
+        return float(wav.getnframes() / wav.getframerate())
 
 
 def test_phone_hears_the_prompts_and_its_rfc4733_digit_chooses_the_queue(
