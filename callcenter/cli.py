@@ -90,6 +90,7 @@ def _serve(args: argparse.Namespace) -> int:
     asyncio.set_event_loop(loop)
     asyncioreactor.install(loop)
     from twisted.internet import reactor as installed
+    from twisted.internet.error import BindError
     from twisted.python import log as twisted_log
 
     from callcenter.app import CallCenter, StartupError
@@ -97,6 +98,8 @@ def _serve(args: argparse.Namespace) -> int:
     from callcenter.store.link import RedisUnavailableError
 
     twisted_log.PythonLoggingObserver("twisted").start()
+    if args.log_level != "DEBUG":  # "Starting factory…" chatter; Twisted's errors still show
+        logging.getLogger("twisted").setLevel(logging.WARNING)
     reactor: Any = installed
     app = CallCenter(config, reactor)
     outcome = {"code": 0}
@@ -106,7 +109,7 @@ def _serve(args: argparse.Namespace) -> int:
 
         def failed(failure: Any) -> None:
             error = failure.value
-            known = StartupError | RedisUnavailableError | EmbeddedRedisError | OSError
+            known = StartupError | RedisUnavailableError | EmbeddedRedisError | OSError | BindError
             if isinstance(error, known):
                 print(f"callcenter: cannot start: {error}", file=sys.stderr)
             else:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import re
 from collections.abc import Callable
 from enum import Enum
 from typing import Any, Protocol, cast
@@ -143,7 +144,8 @@ class WorkerProcess(ProcessProtocol):
             if childFD == EVENT_FD:
                 self._event_line(line)
             elif line.strip():
-                log.info("worker #%d: %s", self.index, line.decode(errors="replace"))
+                text = line.decode(errors="replace")
+                log.log(_worker_line_level(text), "worker #%d: %s", self.index, text)
 
     def _event_line(self, line: bytes) -> None:
         if not line.strip():
@@ -184,3 +186,13 @@ class WorkerProcess(ProcessProtocol):
         waiters, self._ready_waiters = self._ready_waiters, []
         for d in waiters:
             d.errback(error)
+
+
+_WORKER_RECORD = re.compile(r"^\d{4}-\d\d-\d\d [\d:,]+ (DEBUG|INFO|WARNING|ERROR|CRITICAL) ")
+
+
+def _worker_line_level(text: str) -> int:
+    """The level of a worker's own log record; raw pjlib output (start-up chatter) is DEBUG."""
+    match = _WORKER_RECORD.match(text)
+    level = logging.getLevelNamesMapping().get(match.group(1)) if match else None
+    return logging.DEBUG if level is None else level
