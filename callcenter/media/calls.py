@@ -13,13 +13,17 @@ import pjsua2 as pj
 
 
 class CallListener(Protocol):
-    def incoming(self, call_id: int) -> None: ...
+    def incoming(self, call_id: int, invite: str) -> None: ...
 
     def call_state(self, call: MediaCall) -> None: ...
 
     def media_state(self, call: MediaCall) -> None: ...
 
     def dtmf_digit(self, call: MediaCall, digit: str, method: int) -> None: ...
+
+    def transfer_status(self, call: MediaCall, code: int, reason: str, final: bool) -> None: ...
+
+    def refer_answered(self, call: MediaCall, code: int, reason: str) -> None: ...
 
     def playback_ended(self, player: Playback) -> None: ...
 
@@ -32,7 +36,7 @@ class WorkerAccount(pj.Account):  # type: ignore[misc]
         self._listener = listener
 
     def onIncomingCall(self, prm: pj.OnIncomingCallParam) -> None:  # noqa: N802 (pjsua2 API)
-        self._listener.incoming(prm.callId)
+        self._listener.incoming(prm.callId, prm.rdata.wholeMsg)
 
 
 class MediaCall(pj.Call):  # type: ignore[misc]
@@ -51,6 +55,24 @@ class MediaCall(pj.Call):  # type: ignore[misc]
 
     def onDtmfDigit(self, prm: pj.OnDtmfDigitParam) -> None:  # noqa: N802
         self._listener.dtmf_digit(self, prm.digit, prm.method)
+
+    def onCallTransferStatus(self, prm: pj.OnCallTransferStatusParam) -> None:  # noqa: N802
+        self._listener.transfer_status(self, prm.statusCode, prm.reason, prm.finalNotify)
+
+    def onCallTsxState(self, prm: pj.OnCallTsxStateParam) -> None:  # noqa: N802
+        # Only the final answer to our own REFER matters: pjsua2 does not always report a
+        # rejected REFER through onCallTransferStatus.
+        event = prm.e
+        if event.type != pj.PJSIP_EVENT_TSX_STATE:
+            return
+        tsx = event.body.tsxState.tsx
+        if (
+            tsx.role == pj.PJSIP_ROLE_UAC
+            and tsx.method == "REFER"
+            and tsx.statusCode >= 200
+            and tsx.state in (pj.PJSIP_TSX_STATE_COMPLETED, pj.PJSIP_TSX_STATE_TERMINATED)
+        ):
+            self._listener.refer_answered(self, tsx.statusCode, tsx.statusText)
 
 
 class Playback(pj.AudioMediaPlayer):  # type: ignore[misc]

@@ -13,6 +13,7 @@ To add a command: define a frozen dataclass with a ``name`` ClassVar, add it to 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
@@ -79,6 +80,17 @@ class Hangup:
 
 
 @dataclass(frozen=True)
+class Transfer:
+    """Blind-transfer an answered call with REFER; ``transferred`` or ``transfer_failed``
+    follows. ``target``: a ``sip:``/``sips:`` URI, or a bare number or name that becomes
+    ``sip:<target>@<host:port the caller dialled>`` (see :mod:`callcenter.media.transfer`)."""
+
+    name: ClassVar[str] = "transfer"
+    call: str
+    target: str
+
+
+@dataclass(frozen=True)
 class StatsRequest:
     """Ask for a ``stats`` event."""
 
@@ -92,7 +104,7 @@ class Shutdown:
     name: ClassVar[str] = "shutdown"
 
 
-Command = Ring | Answer | Play | StopPlay | Hangup | StatsRequest | Shutdown
+Command = Ring | Answer | Play | StopPlay | Hangup | Transfer | StatsRequest | Shutdown
 
 # ---------------------------------------------------------------------------------------------
 # Events (worker → controller)
@@ -144,6 +156,30 @@ class HungUp:
 
 
 @dataclass(frozen=True)
+class Transferred:
+    """The caller accepted the REFER and reported progress: it has left us for ``target`` (the
+    Refer-To URI). ``status``: the final NOTIFY sipfrag code, else the REFER's 2xx (when the
+    caller hung up before a final NOTIFY). The ``hangup`` event of the call follows."""
+
+    name: ClassVar[str] = "transferred"
+    call: str
+    target: str
+    status: int
+
+
+@dataclass(frozen=True)
+class TransferFailed:
+    """The REFER was rejected (e.g. 405/501 from a caller without REFER support) or the
+    transferee reported a failure (e.g. sipfrag 486). The call stays up with us."""
+
+    name: ClassVar[str] = "transfer_failed"
+    call: str
+    target: str
+    code: int
+    reason: str
+
+
+@dataclass(frozen=True)
 class Error:
     name: ClassVar[str] = "error"
     call: str | None
@@ -160,9 +196,41 @@ class Stats:
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 
-Event = Ready | Incoming | Answered | Dtmf | PlayDone | HungUp | Error | Stats
+Event = (
+    Ready
+    | Incoming
+    | Answered
+    | Dtmf
+    | PlayDone
+    | HungUp
+    | Transferred
+    | TransferFailed
+    | Error
+    | Stats
+)
 
 DTMF_DIGITS = frozenset("0123456789*#ABCDabcd")
+
+MAX_TARGET_LENGTH = 256
+_SIP_URI = re.compile(r"sips?:[^\s<>\"]+", re.IGNORECASE)
+_BARE_TARGET = re.compile(r"[A-Za-z0-9+*._~-]+")
+
+
+def is_sip_uri(target: str) -> bool:
+    return target[:4].lower() == "sip:" or target[:5].lower() == "sips:"
+
+
+def target_problem(target: str) -> str | None:
+    """Why ``target`` cannot be a transfer target, or None. It ends up in a Refer-To header,
+    so anything that could break out of it (spaces, quotes, angle brackets) is refused."""
+    if len(target) > MAX_TARGET_LENGTH:
+        return f"longer than {MAX_TARGET_LENGTH} characters"
+    if is_sip_uri(target):
+        return None if _SIP_URI.fullmatch(target) else "a SIP URI without spaces, quotes or <>"
+    if _BARE_TARGET.fullmatch(target):
+        return None
+    return "a sip:/sips: URI or a bare number or name (letters, digits, + * . _ ~ -)"
+
 
 # ---------------------------------------------------------------------------------------------
 # Encoding
@@ -178,6 +246,8 @@ def to_dict(message: Command | Event) -> dict[str, Any]:
             )
         elif isinstance(message, Hangup):
             out.update(call=message.call, code=message.code)
+        elif isinstance(message, Transfer):
+            out.update(call=message.call, target=message.target)
         elif isinstance(message, Ring | Answer | StopPlay):
             out["call"] = message.call
         return out
@@ -195,6 +265,10 @@ def to_dict(message: Command | Event) -> dict[str, Any]:
             ev.update(call=call, token=token)
         case HungUp(call=call, code=code, reason=reason, by=by):
             ev.update(call=call, code=code, reason=reason, by=by)
+        case Transferred(call=call, target=target, status=status):
+            ev.update(call=call, target=target, status=status)
+        case TransferFailed(call=call, target=target, code=code, reason=reason):
+            ev.update(call=call, target=target, code=code, reason=reason)
         case Error(call=call, cmd=cmd, message=text):
             ev.update(call=call, cmd=cmd, message=text)
         case Stats(calls=calls, extra=extra):
@@ -273,12 +347,21 @@ def _decode_hangup(obj: Mapping[str, Any]) -> Hangup:
     return Hangup(call=_str(obj, "call", "hangup"), code=code)
 
 
+def _decode_transfer(obj: Mapping[str, Any]) -> Transfer:
+    target = _str(obj, "target", "transfer")
+    problem = target_problem(target)
+    if problem is not None:
+        raise ProtocolError(f"transfer: 'target' must be {problem}")
+    return Transfer(call=_str(obj, "call", "transfer"), target=target)
+
+
 _COMMAND_DECODERS: dict[str, Callable[[Mapping[str, Any]], Command]] = {
     "ring": lambda o: Ring(call=_str(o, "call", "ring")),
     "answer": lambda o: Answer(call=_str(o, "call", "answer")),
     "play": _decode_play,
     "stop_play": lambda o: StopPlay(call=_str(o, "call", "stop_play")),
     "hangup": _decode_hangup,
+    "transfer": _decode_transfer,
     "stats": lambda o: StatsRequest(),
     "shutdown": lambda o: Shutdown(),
 }
@@ -338,6 +421,27 @@ def _decode_stats(o: Mapping[str, Any]) -> Stats:
     return Stats(calls=_int(o, "calls", "stats"), extra=extra)
 
 
+def _decode_transferred(o: Mapping[str, Any]) -> Transferred:
+    status = _int(o, "status", "transferred")
+    if not 100 <= status <= 299:
+        raise ProtocolError("transferred: 'status' must be 100-299")
+    return Transferred(
+        call=_str(o, "call", "transferred"), target=_str(o, "target", "transferred"), status=status
+    )
+
+
+def _decode_transfer_failed(o: Mapping[str, Any]) -> TransferFailed:
+    reason = o.get("reason", "")
+    if not isinstance(reason, str):
+        raise ProtocolError("transfer_failed: 'reason' must be a string")
+    return TransferFailed(
+        call=_str(o, "call", "transfer_failed"),
+        target=_str(o, "target", "transfer_failed"),
+        code=_int(o, "code", "transfer_failed"),
+        reason=reason,
+    )
+
+
 _EVENT_DECODERS: dict[str, Callable[[Mapping[str, Any]], Event]] = {
     "ready": lambda o: Ready(sip_port=_int(o, "sip_port", "ready"), pid=_int(o, "pid", "ready")),
     "incoming": lambda o: Incoming(
@@ -351,6 +455,8 @@ _EVENT_DECODERS: dict[str, Callable[[Mapping[str, Any]], Event]] = {
         call=_str(o, "call", "play_done"), token=_str(o, "token", "play_done")
     ),
     "hangup": _decode_hungup,
+    "transferred": _decode_transferred,
+    "transfer_failed": _decode_transfer_failed,
     "error": lambda o: Error(
         call=_opt_str(o, "call", "error"),
         cmd=_opt_str(o, "cmd", "error"),

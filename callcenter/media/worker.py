@@ -28,11 +28,15 @@ from callcenter.media import protocol
 from callcenter.media.calls import MediaCall, Playback, WorkerAccount
 from callcenter.media.channel import Doorbell, EventWriter, Inbox, start_reader
 from callcenter.media.endpoint import EndpointSettings, account_config, create_endpoint
+from callcenter.media.transfer import TransferProgress, refer_uri, request_uri
 
 log = logging.getLogger("callcenter.media.worker")
 
 POLL_MS = 200
 SHUTDOWN_GRACE_SECONDS = 2.0
+# After a successful transfer the caller usually sends its own BYE at once; if it has not
+# within this time we end our leg (RFC 5589: the transferor may hang up after a 2xx NOTIFY).
+TRANSFER_BYE_GRACE_SECONDS = 1.5
 
 
 class CommandError(Exception):
@@ -50,11 +54,13 @@ class Leg:
     """What the worker knows about one call it holds."""
 
     call: MediaCall
+    dialled: str = ""  # the INVITE's Request-URI: bare transfer targets go to its host
     audio: pj.AudioMedia | None = None
     playback: Playback | None = None
     answered: bool = False
     hangup_requested: bool = False
     ended: bool = False
+    transfer: TransferProgress | None = None
 
 
 class Worker:
@@ -77,6 +83,7 @@ class Worker:
         self.account: WorkerAccount | None = WorkerAccount(self)
         self.account.create(account_config(settings, sip_port), True)
         self._later: list[Callable[[], None]] = []
+        self._timers: list[tuple[float, Callable[[], None]]] = []  # (monotonic deadline, job)
         self._stopping = False
         self._commands: dict[type[Any], Callable[[Any], None]] = {
             protocol.Ring: self._ring,
@@ -84,6 +91,7 @@ class Worker:
             protocol.Play: self._play,
             protocol.StopPlay: self._stop_play,
             protocol.Hangup: self._hangup,
+            protocol.Transfer: self._transfer,
             protocol.StatsRequest: self._stats,
             protocol.Shutdown: self._shutdown,
         }
@@ -115,6 +123,12 @@ class Worker:
             later, self._later = self._later, []
             for job in later:
                 job()
+        if self._timers:
+            now = time.monotonic()
+            due = [job for deadline, job in self._timers if deadline <= now]
+            self._timers = [(deadline, job) for deadline, job in self._timers if deadline > now]
+            for job in due:
+                job()
 
     def _execute(self, command: protocol.Command) -> None:
         call = getattr(command, "call", None)
@@ -130,6 +144,7 @@ class Worker:
     def _close(self) -> None:
         """Hang up everything, let the BYEs/final responses go out, destroy in pjsua2's order:
         players and calls, then the account, then the library."""
+        self._timers.clear()
         for leg in self.legs.values():
             leg.hangup_requested = True
         if self.legs:
@@ -196,6 +211,20 @@ class Worker:
         prm.statusCode = cmd.code
         leg.call.hangup(prm)
 
+    def _transfer(self, cmd: protocol.Transfer) -> None:
+        leg = self._leg(cmd.call)
+        if not leg.answered:
+            raise CommandError("call is not answered: a REFER needs a confirmed dialog")
+        if leg.transfer is not None and not leg.transfer.decided:
+            raise CommandError("a transfer of this call is already under way")
+        try:
+            uri = refer_uri(cmd.target, leg.dialled)
+        except ValueError as exc:
+            raise CommandError(f"cannot build a transfer URI: {exc}") from None
+        leg.call.xfer(uri, pj.CallOpParam())
+        leg.transfer = TransferProgress(call=cmd.call, uri=uri)
+        log.info("call %s: REFER to %s", cmd.call, uri)
+
     def _stats(self, cmd: protocol.StatsRequest) -> None:
         live = [leg for leg in self.legs.values() if not leg.ended]
         self.events.send(
@@ -216,13 +245,15 @@ class Worker:
 
     # -- pjsua2 callbacks (CallListener) ---------------------------------------------------
 
-    def incoming(self, call_id: int) -> None:
+    def incoming(self, call_id: int, invite: str) -> None:
         if self.account is None or self._stopping:
             return
         call = MediaCall(self.account, call_id, self)
         info = call.getInfo()
         call.sip_call_id = info.callIdString
-        self.legs[call.sip_call_id] = Leg(call=call)  # the reference keeps pjsua2 from 603
+        # The reference keeps pjsua2 from answering 603.
+        dialled = request_uri(invite) or info.localUri
+        self.legs[call.sip_call_id] = Leg(call=call, dialled=dialled)
         self.events.send(
             protocol.Incoming(call=call.sip_call_id, from_uri=info.remoteUri, to_uri=info.localUri)
         )
@@ -235,6 +266,10 @@ class Worker:
         if leg is None or leg.ended:
             return
         leg.ended = True
+        if leg.transfer is not None:
+            outcome = leg.transfer.on_call_ended()
+            if outcome is not None:
+                self.events.send(outcome)
         self.events.send(
             protocol.HungUp(
                 call=call.sip_call_id,
@@ -272,6 +307,41 @@ class Worker:
         # reports SIP INFO application/dtmf-relay digits here too (method SIP_INFO).
         how: protocol.DtmfMethod = "info" if method == pj.PJSUA_DTMF_METHOD_SIP_INFO else "rfc4733"
         self.events.send(protocol.Dtmf(call=call.sip_call_id, digit=digit, method=how))
+
+    def transfer_status(self, call: MediaCall, code: int, reason: str, final: bool) -> None:
+        leg = self.legs.get(call.sip_call_id)
+        if leg is None or leg.ended or leg.transfer is None:
+            return
+        self._transfer_outcome(leg, leg.transfer.on_status(code, reason, final))
+
+    def refer_answered(self, call: MediaCall, code: int, reason: str) -> None:
+        leg = self.legs.get(call.sip_call_id)
+        if leg is None or leg.ended or leg.transfer is None:
+            return
+        self._transfer_outcome(leg, leg.transfer.on_refer_response(code, reason))
+
+    def _transfer_outcome(
+        self, leg: Leg, outcome: protocol.Transferred | protocol.TransferFailed | None
+    ) -> None:
+        if outcome is None:
+            return
+        self.events.send(outcome)
+        if isinstance(outcome, protocol.Transferred) and not leg.ended:
+            # Only the Call-ID is kept: a Call object outliving libDestroy() aborts the process.
+            call_id = outcome.call
+            deadline = time.monotonic() + TRANSFER_BYE_GRACE_SECONDS
+            self._timers.append((deadline, lambda: self._end_transferred(call_id)))
+
+    def _end_transferred(self, call_id: str) -> None:
+        """The caller took the transfer but kept its leg with us: hang it up ourselves."""
+        leg = self.legs.get(call_id)
+        if leg is None or leg.ended:
+            return
+        leg.hangup_requested = True
+        try:
+            leg.call.hangup(pj.CallOpParam())
+        except Exception as exc:  # already disconnecting: nothing left to do
+            log.info("hangup after transfer: %s", describe_error(exc))
 
     def playback_ended(self, player: Playback) -> None:
         # Runs on the media clock thread: the player may only be destroyed on the main thread.
