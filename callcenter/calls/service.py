@@ -172,8 +172,14 @@ class CallService:
                 str(event.get("reason", "")),
             )
             self._finish(session)
+        elif kind == "transferred":
+            session.transferred(str(event.get("target", "")), int(event.get("status", 200)))
+        elif kind == "transfer_failed":
+            session.transfer_failed(int(event.get("code", 0)), str(event.get("reason", "")))
         elif kind == "error":
             log.error("media worker error on call %s: %s", call_id, event.get("message"))
+            if event.get("cmd") == "transfer":  # the REFER never left: same as a refusal
+                session.transfer_failed(None, str(event.get("message", "")))
 
     def on_calls_lost(self, call_ids: list[str]) -> None:
         """A worker died: its calls failed; the front ends their dialogs with the callers."""

@@ -118,6 +118,37 @@ class CallSession:
         )
         self._journal.save(self.record)
 
+    def transferred(self, uri: str, status: int) -> None:
+        """The caller's phone took the transfer; its hang-up with us follows."""
+        self.record.transferred()
+        self._journal.event(
+            "call.transferred",
+            self.record,
+            target=self.record.transfer_target,
+            uri=uri,
+            status=status,
+        )
+        self._journal.save(self.record)
+
+    def transfer_failed(self, code: int | None, reason: str) -> None:
+        """The transfer did not happen (REFER refused, target busy...). The flow ends at its
+        transfer node, so there is nothing to go back to: the call is hung up and recorded
+        ``failed`` with the SIP answer as its reason, for a supervisor to see."""
+        if self.record.finished:
+            return
+        self._cancel_timers()
+        text = reason if code is None else f"{code} {reason}".strip()
+        self.record.fail(f"transfer failed: {text}", self._now())
+        self._journal.event(
+            "call.transfer_failed",
+            self.record,
+            target=self.record.transfer_target,
+            code=code,
+            reason=reason,
+        )
+        self._journal.save(self.record)
+        self._media.send(self.call_id, {"cmd": "hangup", "call": self.call_id, "code": 503})
+
     def lost(self, reason: str) -> None:
         """The media is gone without a clean end (the worker crashed)."""
         self._cancel_timers()
@@ -172,14 +203,21 @@ class CallSession:
             )
             self._hold()
         elif isinstance(action, Transfer):
-            self.record.transfer(action.target)
-            self._journal.event("call.transferred", self.record, target=action.target)
-            self._media.send(
-                self.call_id, {"cmd": "transfer", "call": self.call_id, "target": action.target}
-            )
+            self._transfer(action.target)
         elif isinstance(action, Hangup):
             self._journal.event("ivr.hangup", self.record, reason=action.reason)
             self._media.send(self.call_id, {"cmd": "hangup", "call": self.call_id})
+
+    def _transfer(self, target: str) -> None:
+        """Blind transfer: the worker REFERs the caller; its outcome arrives as an event."""
+        self.record.transfer(target)
+        self._journal.event("call.transferring", self.record, target=target)
+        try:
+            self._media.send(
+                self.call_id, {"cmd": "transfer", "call": self.call_id, "target": target}
+            )
+        except ValueError as exc:  # a target the worker protocol refuses (e.g. with spaces)
+            self.transfer_failed(None, f"bad target: {exc}")
 
     def _play(self, action: Play) -> None:
         self._playing = action.token

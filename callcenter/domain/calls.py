@@ -115,7 +115,11 @@ class CallRecord:
         self.outcome = Outcome.QUEUED
 
     def transfer(self, target: str) -> None:
+        """The IVR asked for a transfer: the target is known, the outcome is not yet."""
         self.transfer_target = target
+
+    def transferred(self) -> None:
+        """The caller's phone took the transfer (REFER accepted, progress reported)."""
         self.outcome = Outcome.TRANSFERRED
 
     def reject(self, reason: str, at: float) -> None:
@@ -128,15 +132,19 @@ class CallRecord:
     def hang_up(self, by: str, reason: str, at: float, ivr_finished: bool) -> None:
         """The call's media ended. Who hung up and where decides the outcome.
 
-        A caller who leaves before the IVR reached a terminal node, or while waiting in a queue,
-        abandoned; a call the IVR itself ended (after-hours message, goodbye) completed.
+        A caller who leaves before the IVR reached a terminal node, while waiting in a queue, or
+        while a transfer was still unanswered, abandoned; a call the IVR itself ended
+        (after-hours message, goodbye) completed.
         """
         if self.finished:
             return
         if self.outcome == Outcome.TRANSFERRED:
             outcome = Outcome.TRANSFERRED
         elif by == "caller" and (
-            self.outcome == Outcome.QUEUED or not ivr_finished or self.answered_at is None
+            self.outcome == Outcome.QUEUED
+            or not ivr_finished
+            or self.answered_at is None
+            or self.transfer_target is not None
         ):
             outcome = Outcome.ABANDONED
         else:
