@@ -3,7 +3,7 @@
 Two measurements, each on a fresh service:
 - **concurrency**: N callers held for ``--hold`` seconds at once (they press 1 by INFO and wait
   in the queue on hold music); the largest N of the ramp with zero failed calls is reported.
-- **rate**: calls per second of short calls (answer, 1 by INFO, 2 s on hold, BYE) for
+- **rate**: calls per second of 2 s calls (answer, 1 by INFO after 1 s, 1 s on hold, BYE) for
   ``--rate-seconds``; the largest rate of the ramp with zero failed calls is reported.
 Both report INVITE→200 OK latency (p50/p99, from sipp's rtd trace) and the CPU and memory of
 the controller and of all media workers (sampled with psutil).
@@ -205,14 +205,14 @@ def rate(levels: list[float], seconds: int) -> list[str]:
     best = 0.0
     for cps in levels:
         calls = int(cps * seconds)
-        limit = int(cps * 8) + 10
+        limit = int(cps * 4) + 10
         with (
             tempfile.TemporaryDirectory() as tmp,
             running_service(
                 Path(tmp), settings=bench_settings(max_workers=limit // 2 + 8)
             ) as service,
         ):
-            run = run_sipp(service, Path(tmp) / "sipp", calls, cps, 2000, limit)
+            run = run_sipp(service, Path(tmp) / "sipp", calls, cps, 1000, limit)
             lines += describe(f"rate {cps:g} calls/s for {seconds}s", run)
             if run.failed or run.successful < calls:
                 break

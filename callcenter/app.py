@@ -112,6 +112,7 @@ class CallCenter:
                 calls_per_worker=media.calls_per_worker,
                 slots_per_call=media.slots_per_call,
                 spare_workers=media.spare_workers,
+                spare_ratio=media.spare_ratio,
                 max_workers=media.max_workers,
                 idle_retire_seconds=media.idle_retire_seconds,
                 media_address=media.address,

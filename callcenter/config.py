@@ -62,6 +62,7 @@ class MediaConfig:
     calls_per_worker: int = 4  # 4 with the PyPI pjsua2 wheel (PJSUA_MAX_CALLS)
     slots_per_call: int = 2  # a caller keeps room for its agent leg in the same worker
     spare_workers: int = 1
+    spare_ratio: float = 0.1  # extra spare places as a share of busy ones (ramps)
     max_workers: int = 120
     idle_retire_seconds: float = 60.0
     hold_music: str | None = None  # WAV file; default: a built-in melody

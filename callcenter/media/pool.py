@@ -17,6 +17,7 @@ load concentrates and idle workers can be retired.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -103,6 +104,8 @@ class PoolSettings:
     calls_per_worker: int = 4  # pjsua2's PJSUA_MAX_CALLS in the PyPI wheel
     slots_per_call: int = 2  # caller + agent leg in the same process
     spare_workers: int = 1  # spare capacity, in whole workers' worth of conversations
+    spare_ratio: float = 0.1  # and at least this share of the busy places, so a ramp finds
+    # workers already started (a start costs ~0.15 s of CPU, far more when the box is busy)
     max_workers: int = 50
     idle_retire_seconds: float = 300.0
     media_address: str = "127.0.0.1"  # RTP bind and SDP address of the workers
@@ -120,6 +123,8 @@ class PoolSettings:
             raise ValueError("need 1 <= slots_per_call <= calls_per_worker")
         if self.max_workers < 1 or not 0 <= self.spare_workers <= self.max_workers:
             raise ValueError("need max_workers >= 1 and 0 <= spare_workers <= max_workers")
+        if not 0 <= self.spare_ratio <= 1:
+            raise ValueError("spare_ratio must be between 0 and 1")
         if self.rtp_ports_per_worker < 2 * self.calls_per_worker:
             raise ValueError("rtp_ports_per_worker must give each call an RTP and an RTCP port")
         if self.rtp_port_base < 1024 or self.rtp_port_end > 65536:
@@ -311,7 +316,9 @@ class WorkerPool:
         )
 
     def _spare_target(self) -> int:
-        return self.settings.spare_workers * self.settings.conversations_per_worker
+        s = self.settings
+        busy = len(self._by_call)
+        return max(s.spare_workers * s.conversations_per_worker, math.ceil(busy * s.spare_ratio))
 
     def _replenish(self) -> None:
         """Spawn workers until the spare target is met (or max_workers reached)."""

@@ -117,7 +117,9 @@ def make(**overrides: Any) -> Harness:
     reactor = FakeReactor()
     events: list[dict[str, Any]] = []
     lost: list[list[str]] = []
-    settings = PoolSettings(**{"spare_workers": 1, "max_workers": 3, **overrides})
+    # spare_ratio 0: the tests below count workers exactly; the ratio has its own test.
+    defaults = {"spare_workers": 1, "max_workers": 3, "spare_ratio": 0.0}
+    settings = PoolSettings(**{**defaults, **overrides})
     pool = WorkerPool(reactor, settings, events.append, lost.append)
     return Harness(reactor, pool, events, lost)
 
@@ -241,6 +243,19 @@ def test_each_worker_gets_its_own_rtp_port_range_and_indices_are_reused() -> Non
         h.reactor.processes[-1].args[h.reactor.processes[-1].args.index("--rtp-port-start") + 1]
         == "30000"
     )
+
+
+def test_spare_capacity_grows_with_load_so_a_ramp_finds_started_workers() -> None:
+    h = make(spare_workers=1, spare_ratio=0.25, max_workers=40)
+    h.pool.start()
+    h.ready_all()
+    for i in range(40):  # 40 callers = 20 workers of 2 conversations
+        h.pool.reserve(f"c{i}")
+        h.ready_all()
+    stats = h.pool.stats()
+    # 25% of 40 busy places = 10 spare places = 5 more workers, beyond the 20 in use.
+    assert stats.workers == 25
+    assert stats.free_slots == 10 * 2
 
 
 def test_idle_worker_is_retired_only_when_the_spare_target_still_holds() -> None:
