@@ -325,6 +325,7 @@ class Worker:
     ) -> None:
         if outcome is None:
             return
+        log.info("call %s: %s", outcome.call, protocol.encode(outcome).decode().strip())
         self.events.send(outcome)
         if isinstance(outcome, protocol.Transferred) and not leg.ended:
             # Only the Call-ID is kept: a Call object outliving libDestroy() aborts the process.

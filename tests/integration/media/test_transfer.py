@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest_twisted
 from twisted.internet import threads
+from twisted.internet.defer import gatherResults
 
 from tests.integration.media.conftest import Controller, Event, pool_settings
 from tests.support.ports import free_port
@@ -50,6 +51,32 @@ def test_a_caller_that_accepts_the_refer_leaves_with_a_transferred_event(tmp_pat
         assert re.search(rf"^Refer-To: <?{re.escape(uri)}>?$", result.message_log(), re.M)
         assert ctl.of("hangup")[0]["by"] == "remote"  # the caller's own BYE
         assert ctl.of("error") == []
+    finally:
+        yield ctl.pool.stop()
+
+
+@pytest_twisted.inlineCallbacks
+def test_a_caller_that_keeps_its_leg_after_the_transfer_gets_our_bye(tmp_path: Path) -> Any:
+    def script(ctl: Controller, event: Event) -> None:
+        if event["ev"] == "answered":
+            ctl.send(event["call"], cmd="transfer", target="sip:desk@192.0.2.10")
+
+    ctl = Controller(pool_settings(spare_workers=0), on=script)
+    try:
+        worker = yield ctl.pool.reserve("xfer-stay")
+        run = _caller("uac_refer_accept_stay", worker, tmp_path, "xfer-stay")
+        result: SippResult = yield threads.deferToThread(run.run)
+        assert result.ok, result.describe()
+        transferred, hangup = yield gatherResults(
+            [ctl.wait_event("transferred"), ctl.wait_event("hangup")]
+        )
+        assert transferred["target"] == "sip:desk@192.0.2.10"  # a full URI is used as it is
+        assert transferred["status"] == 200
+        assert hangup["by"] == "local"
+        assert [e["ev"] for e in ctl.events if e.get("call") == "xfer-stay"][-2:] == [
+            "transferred",
+            "hangup",
+        ]
     finally:
         yield ctl.pool.stop()
 
