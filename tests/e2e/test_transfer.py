@@ -4,6 +4,7 @@ front (REFER out to the caller, its answer and NOTIFY back to the media worker).
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -48,6 +49,13 @@ def _finished(record: dict[str, Any]) -> bool:
     return record["ended_at"] is not None
 
 
+def _wait_for_log(service: Service, pattern: str, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not re.search(pattern, service.log()):
+        assert time.monotonic() < deadline, f"no {pattern!r} in the service log"
+        time.sleep(0.1)
+
+
 def _refer(result: SippResult) -> str:
     """The REFER the caller received, as logged by sipp."""
     log = result.message_log()
@@ -70,6 +78,10 @@ def test_a_caller_that_takes_the_transfer_is_recorded_transferred(
     # the bare target went to the front the caller dialled, and the REFER came through it
     assert re.search(rf"^Refer-To: <?sip:1001@127\.0\.0\.1:{service.sip_port}>?$", refer, re.M)
     assert re.search(rf"^Via: SIP/2\.0/UDP 127\.0\.0\.1:{service.sip_port};", refer, re.M)
+    # ...and the caller's NOTIFY (sipfrag 200) went back through it to the worker, which
+    # logs the outcome with that status
+    outcome = f'"ev":"transferred","call":"{call_id}","target":"sip:1001@127.0.0.1:'
+    _wait_for_log(service, re.escape(outcome) + r'\d+","status":200')
 
 
 def test_a_caller_that_refuses_the_refer_is_hung_up_as_a_failed_transfer(
