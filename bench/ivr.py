@@ -142,7 +142,8 @@ def _latencies(work: Path) -> list[float]:
     return values
 
 
-def bench_settings(max_workers: int) -> dict[str, Any]:
+def bench_settings(max_workers: int, min_workers: int) -> dict[str, Any]:
+    """Rate limits opened (sipp is one source); the pool pre-started for the expected peak."""
     return {
         "flows_dir": str(HERE / "flows"),
         "numbers": {DID: "bench.yaml"},
@@ -152,7 +153,12 @@ def bench_settings(max_workers: int) -> dict[str, Any]:
             "requests_per_second": 100000,
             "request_burst": 100000,
         },
-        "media": {"max_workers": max_workers, "spare_workers": 4, "idle_retire_seconds": 600},
+        "media": {
+            "max_workers": max_workers,
+            "min_workers": min_workers,
+            "spare_workers": 2,
+            "idle_retire_seconds": 600,
+        },
     }
 
 
@@ -188,7 +194,8 @@ def concurrency(levels: list[int], hold_s: int, ramp_rate: float) -> list[str]:
         with (
             tempfile.TemporaryDirectory() as tmp,
             running_service(
-                Path(tmp), settings=bench_settings(max_workers=level // 2 + 8)
+                Path(tmp),
+                settings=bench_settings(max_workers=level // 2 + 8, min_workers=level // 2),
             ) as service,
         ):
             run = run_sipp(service, Path(tmp) / "sipp", level, ramp_rate, hold_s * 1000, level)
@@ -209,7 +216,10 @@ def rate(levels: list[float], seconds: int) -> list[str]:
         with (
             tempfile.TemporaryDirectory() as tmp,
             running_service(
-                Path(tmp), settings=bench_settings(max_workers=limit // 2 + 8)
+                Path(tmp),
+                settings=bench_settings(
+                    max_workers=limit // 2 + 8, min_workers=int(cps * 2.5) // 2 + 2
+                ),
             ) as service,
         ):
             run = run_sipp(service, Path(tmp) / "sipp", calls, cps, 1000, limit)

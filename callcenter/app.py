@@ -111,6 +111,7 @@ class CallCenter:
             PoolSettings(
                 calls_per_worker=media.calls_per_worker,
                 slots_per_call=media.slots_per_call,
+                min_workers=media.min_workers,
                 spare_workers=media.spare_workers,
                 spare_ratio=media.spare_ratio,
                 max_workers=media.max_workers,

@@ -61,6 +61,7 @@ class MediaConfig:
     rtp_ports_per_worker: int = 40
     calls_per_worker: int = 4  # 4 with the PyPI pjsua2 wheel (PJSUA_MAX_CALLS)
     slots_per_call: int = 2  # a caller keeps room for its agent leg in the same worker
+    min_workers: int = 0  # started at boot, never retired: pre-start for your expected peak
     spare_workers: int = 1
     spare_ratio: float = 0.1  # extra spare places as a share of busy ones (ramps)
     max_workers: int = 120
@@ -218,6 +219,8 @@ def _validate(config: Config) -> None:
         raise ConfigError("media.slots_per_call: must be between 1 and media.calls_per_worker")
     if config.media.max_workers < 1:
         raise ConfigError("media.max_workers: must be at least 1")
+    if not 0 <= config.media.min_workers <= config.media.max_workers:
+        raise ConfigError("media.min_workers: must be between 0 and media.max_workers")
     for token, role in config.http.tokens.items():
         if role not in ("agent", "supervisor", "admin"):
             raise ConfigError(f"http.tokens: role {role!r} is not agent, supervisor or admin")

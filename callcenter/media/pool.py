@@ -107,6 +107,7 @@ class PoolSettings:
     spare_ratio: float = 0.1  # and at least this share of the busy places, so a ramp finds
     # workers already started (a start costs ~0.15 s of CPU, far more when the box is busy)
     max_workers: int = 50
+    min_workers: int = 0  # started at boot and never retired: pre-start for the expected peak
     idle_retire_seconds: float = 300.0
     media_address: str = "127.0.0.1"  # RTP bind and SDP address of the workers
     rtp_port_base: int = 20000
@@ -121,6 +122,8 @@ class PoolSettings:
     def __post_init__(self) -> None:
         if self.slots_per_call < 1 or self.calls_per_worker < self.slots_per_call:
             raise ValueError("need 1 <= slots_per_call <= calls_per_worker")
+        if not 0 <= self.min_workers <= self.max_workers:
+            raise ValueError("need 0 <= min_workers <= max_workers")
         if self.max_workers < 1 or not 0 <= self.spare_workers <= self.max_workers:
             raise ValueError("need max_workers >= 1 and 0 <= spare_workers <= max_workers")
         if not 0 <= self.spare_ratio <= 1:
@@ -188,8 +191,10 @@ class WorkerPool:
     # -- public API ------------------------------------------------------------------------
 
     def start(self) -> Deferred[None]:
-        """Spawn the spare workers; fires when they are all ready."""
+        """Spawn the spare (and minimum) workers; fires when they are all ready."""
         self._replenish()
+        while len(self._workers) < self.settings.min_workers:
+            self._spawn()
         waiting = [w.when_ready() for w in self._workers.values()]
         d: Deferred[Any] = DeferredList(waiting, fireOnOneErrback=True, consumeErrors=True)
 
@@ -425,6 +430,7 @@ class WorkerPool:
             or worker.state is not WorkerState.READY
             or worker.idle_since != stamp
             or self._free_places(exclude=worker) < self._spare_target()
+            or len(self._workers) <= self.settings.min_workers
         ):
             return
         log.info("retiring idle media worker #%d", worker.index)

@@ -258,6 +258,18 @@ def test_spare_capacity_grows_with_load_so_a_ramp_finds_started_workers() -> Non
     assert stats.free_slots == 10 * 2
 
 
+def test_minimum_workers_start_at_boot_and_are_never_retired() -> None:
+    h = make(spare_workers=0, min_workers=3, max_workers=5, idle_retire_seconds=60)
+    h.pool.start()
+    h.ready_all()
+    assert h.pool.stats().workers == 3
+    h.pool.reserve("a")
+    h.pool.release("a")
+    h.reactor.advance(600)
+    assert h.pool.stats().workers == 3
+    assert h.pool.stats().retired == 0
+
+
 def test_idle_worker_is_retired_only_when_the_spare_target_still_holds() -> None:
     h = make(spare_workers=1, idle_retire_seconds=60)
     h.pool.start()
