@@ -101,9 +101,14 @@ def running_service(
     redis_url: str | None = None,
     settings: dict[str, Any] | None = None,
     wait_ready: bool = True,
+    data_dir: Path | None = None,
 ) -> Iterator[Service]:
-    """Start `callcenter serve` with a config under tmp_path; always stopped and reaped."""
-    data_dir = tmp_path / "data"
+    """Start `callcenter serve` with a config under tmp_path; always stopped and reaped.
+
+    ``data_dir`` (default ``tmp_path / "data"``): pass the same one again to restart a service
+    on its earlier state (embedded Redis, prompt cache, generated token).
+    """
+    data_dir = tmp_path / "data" if data_dir is None else data_dir
     sip_port, http_port = free_port(), free_port()
     config: dict[str, Any] = {
         "flows_dir": str(REPO / "ivr_flows"),
