@@ -8,6 +8,7 @@ worker event to its session.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable
 from datetime import datetime
@@ -23,6 +24,7 @@ from callcenter.calls.session import CallSession
 from callcenter.domain.calls import CallRecord
 from callcenter.domain.ivr.engine import CallContext, IvrSession
 from callcenter.domain.ivr.library import FlowLibrary
+from callcenter.media import protocol as media
 from callcenter.sip.admission import Admission, InboundCall, Reject, RouteTo
 from callcenter.store.call_records import CallRecords, EventLog
 
@@ -38,7 +40,7 @@ class MediaPool(Protocol):
 
     def release(self, call_id: str) -> None: ...
 
-    def send(self, call_id: str, command: dict[str, Any]) -> None: ...
+    def send(self, call_id: str, command: media.Command) -> None: ...
 
 
 class DialogControl(Protocol):
@@ -206,7 +208,8 @@ class CallService:
     def _close_orphan(self, call_id: str) -> None:
         session = self.sessions.get(call_id)
         if session is not None:
-            self._pool.send(call_id, {"cmd": "hangup", "call": call_id, "code": 487})
+            with contextlib.suppress(LookupError):  # the worker may have it no more
+                self._pool.send(call_id, media.Hangup(call_id, code=487))
             session.media_ended("remote", 487, "dialog ended before media")
             self._finish(session)
 

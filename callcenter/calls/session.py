@@ -31,12 +31,13 @@ from callcenter.domain.ivr.actions import (
     Transfer,
 )
 from callcenter.domain.ivr.engine import IvrSession
+from callcenter.media import protocol as media
 
 log = logging.getLogger(__name__)
 
 
 class MediaCommands(Protocol):
-    def send(self, call_id: str, command: dict[str, Any]) -> None: ...
+    def send(self, call_id: str, command: media.Command) -> None: ...
 
 
 class CallJournal(Protocol):
@@ -80,7 +81,7 @@ class CallSession:
     # --- media events ------------------------------------------------------------------
 
     def incoming(self) -> None:
-        self._media.send(self.call_id, {"cmd": "answer", "call": self.call_id})
+        self._send(media.Answer(self.call_id))
 
     def media_answered(self) -> None:
         if self.answered:
@@ -147,7 +148,7 @@ class CallSession:
             reason=reason,
         )
         self._journal.save(self.record)
-        self._media.send(self.call_id, {"cmd": "hangup", "call": self.call_id, "code": 503})
+        self._send(media.Hangup(self.call_id, code=503))
 
     def lost(self, reason: str) -> None:
         """The media is gone without a clean end (the worker crashed)."""
@@ -160,7 +161,16 @@ class CallSession:
         """Hang up from our side (service stopping); the worker's hang-up event follows."""
         self._cancel_timers()
         self.record.fail(reason, self._now())
-        self._media.send(self.call_id, {"cmd": "hangup", "call": self.call_id, "code": 503})
+        self._send(media.Hangup(self.call_id, code=503))
+
+    def _send(self, command: media.Command) -> None:
+        """Send to the worker; a call it no longer holds (it just hung up) is not an error."""
+        try:
+            self._media.send(self.call_id, command)
+        except LookupError as exc:
+            log.info(
+                "call %s: %s not sent, the media is gone (%s)", self.call_id, command.name, exc
+            )
 
     # --- engine actions ----------------------------------------------------------------
 
@@ -181,7 +191,7 @@ class CallSession:
             self._play(action)
         elif isinstance(action, StopPlayback):
             self._playing = None
-            self._media.send(self.call_id, {"cmd": "stop_play", "call": self.call_id})
+            self._send(media.StopPlay(self.call_id))
         elif isinstance(action, StartTimer):
             self._start_timer(action.token, action.seconds)
         elif isinstance(action, CancelTimer):
@@ -206,18 +216,18 @@ class CallSession:
             self._transfer(action.target)
         elif isinstance(action, Hangup):
             self._journal.event("ivr.hangup", self.record, reason=action.reason)
-            self._media.send(self.call_id, {"cmd": "hangup", "call": self.call_id})
+            self._send(media.Hangup(self.call_id))  # answered: a BYE, the code is unused
 
     def _transfer(self, target: str) -> None:
         """Blind transfer: the worker REFERs the caller; its outcome arrives as an event."""
         self.record.transfer(target)
         self._journal.event("call.transferring", self.record, target=target)
         try:
-            self._media.send(
-                self.call_id, {"cmd": "transfer", "call": self.call_id, "target": target}
-            )
-        except ValueError as exc:  # a target the worker protocol refuses (e.g. with spaces)
+            command = media.Transfer(self.call_id, target)
+        except media.ProtocolError as exc:  # a target SIP cannot carry (e.g. with spaces)
             self.transfer_failed(None, f"bad target: {exc}")
+            return
+        self._send(command)
 
     def _play(self, action: Play) -> None:
         self._playing = action.token
@@ -225,16 +235,7 @@ class CallSession:
 
         def send(files: list[Path]) -> None:
             if self._playing == action.token:  # the engine has not moved on while rendering
-                self._media.send(
-                    self.call_id,
-                    {
-                        "cmd": "play",
-                        "call": self.call_id,
-                        "files": [str(f) for f in files],
-                        "token": action.token,
-                        "loop": False,
-                    },
-                )
+                self._send(media.Play(self.call_id, tuple(str(f) for f in files), action.token))
 
         def failed(failure: Failure) -> None:
             # A prompt that cannot be rendered must not strand the caller in silence:
@@ -247,16 +248,7 @@ class CallSession:
     def _hold(self) -> None:
         """Until routing exists, a queued caller waits on music on hold."""
         self._playing = None
-        self._media.send(
-            self.call_id,
-            {
-                "cmd": "play",
-                "call": self.call_id,
-                "files": [str(self._hold_music)],
-                "token": "hold",
-                "loop": True,
-            },
-        )
+        self._send(media.Play(self.call_id, (str(self._hold_music),), "hold", loop=True))
 
     def _start_timer(self, token: str, seconds: float) -> None:
         old = self._timers.pop(token, None)

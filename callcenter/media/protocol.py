@@ -78,6 +78,10 @@ class Hangup:
     call: str
     code: int = 486
 
+    def __post_init__(self) -> None:
+        if not 300 <= self.code <= 699:
+            raise ProtocolError("hangup: 'code' must be a final error status (300-699)")
+
 
 @dataclass(frozen=True)
 class Transfer:
@@ -88,6 +92,11 @@ class Transfer:
     name: ClassVar[str] = "transfer"
     call: str
     target: str
+
+    def __post_init__(self) -> None:
+        problem = target_problem(self.target)
+        if problem is not None:
+            raise ProtocolError(f"transfer: 'target' must be {problem}")
 
 
 @dataclass(frozen=True)
@@ -341,18 +350,11 @@ def _decode_play(obj: Mapping[str, Any]) -> Play:
 
 
 def _decode_hangup(obj: Mapping[str, Any]) -> Hangup:
-    code = _int(obj, "code", "hangup", 486)
-    if not 300 <= code <= 699:
-        raise ProtocolError("hangup: 'code' must be a final error status (300-699)")
-    return Hangup(call=_str(obj, "call", "hangup"), code=code)
+    return Hangup(call=_str(obj, "call", "hangup"), code=_int(obj, "code", "hangup", 486))
 
 
 def _decode_transfer(obj: Mapping[str, Any]) -> Transfer:
-    target = _str(obj, "target", "transfer")
-    problem = target_problem(target)
-    if problem is not None:
-        raise ProtocolError(f"transfer: 'target' must be {problem}")
-    return Transfer(call=_str(obj, "call", "transfer"), target=target)
+    return Transfer(call=_str(obj, "call", "transfer"), target=_str(obj, "target", "transfer"))
 
 
 _COMMAND_DECODERS: dict[str, Callable[[Mapping[str, Any]], Command]] = {

