@@ -11,3 +11,11 @@ CALLS_ACTIVE = PREFIX + "calls:active"  # Set: call ids in progress
 def call(call_id: str) -> str:
     """String: the call record as JSON."""
     return f"{PREFIX}call:{call_id}"
+
+
+REGISTERED = PREFIX + "registered"  # Sorted set: AOR scored by its latest binding expiry
+
+
+def registration(aor: str) -> str:
+    """Hash: an AOR's bindings, contact URI → binding as JSON (expires with its last one)."""
+    return f"{PREFIX}reg:{aor}"
