@@ -345,6 +345,8 @@ class DigestAuthenticator:
             issued = int(issued_text, 16)
         except ValueError:
             return "nonce not ours"
+        if issued_text != f"{issued:x}":
+            return "nonce not ours"
         if not hmac.compare_digest(self._mac(issued, salt, source).encode(), mac.encode()):
             return "nonce not ours (other process, restart or other source)"
         age = self._clock() - issued
