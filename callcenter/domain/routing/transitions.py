@@ -123,6 +123,9 @@ Command: TypeAlias = (
     Login | Logout | Pause | Ready | Reserve | Answer | NoAnswer | Decline | CancelOffer | Hangup
 ) | EndWrapUp
 
+#: Commands about the call the agent already holds; they must name that call.
+CallCommand = Answer | NoAnswer | Decline | CancelOffer | Hangup
+
 ReturnReason: TypeAlias = Literal["no-answer", "declined", "busy", "logged-out"]
 
 
@@ -188,8 +191,7 @@ def transition(record: AgentRecord, command: Command, now: float) -> Transition:
         raise TransitionError(
             _refusal(state.status, command), record.agent_id, state.status, _name(command)
         )
-    call_id = getattr(command, "call_id", None)
-    if call_id is not None and call_id != state.call_id:
+    if isinstance(command, CallCommand) and command.call_id != state.call_id:
         raise TransitionError("wrong-call", record.agent_id, state.status, _name(command))
     stats = record.stats
     returned: CallReturned | None = None
