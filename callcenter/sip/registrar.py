@@ -86,10 +86,11 @@ class RegistrarSettings:
     """Seconds a nonce is good for; after that the phone gets ``stale=true`` and re-hashes."""
     algorithms: tuple[str, ...] = ALGORITHMS
     """Challenges offered, in order (RFC 7616: strongest first)."""
-    md5_only_user_agents: tuple[str, ...] = ("baresip v0.", "baresip v1.")
+    md5_only_user_agents: tuple[str, ...] = ("baresip v0.", "baresip v1.", "sipp")
     """User-Agent prefixes (case-insensitive) of phones that fail on seeing any SHA-256
     challenge: they are offered MD5 alone. baresip 1.0 with libre 1.1 (Debian 12) is one: it
-    aborts with ENOSYS instead of skipping the challenge it does not know."""
+    aborts with ENOSYS instead of skipping the challenge it does not know. sipp 3.6 answers
+    only the first challenge and only with MD5 (scenarios here send ``User-Agent: sipp``)."""
     allow_legacy_digest: bool = True
     """Accept RFC 2069-style answers without ``qop`` (old phones); no ``nc`` replay check."""
     max_failures: int = 5
