@@ -355,10 +355,26 @@ def test_worker_crash_fails_its_call_only(tmp_path: Path, callers: Callers) -> N
 # --- 2. Redis lost while running ---------------------------------------------------------
 
 
+@contextmanager
+def thawed_at_exit(server: RedisServer) -> Iterator[None]:
+    """Whatever happens, a frozen (SIGSTOP) redis-server is resumed so that it can be stopped."""
+    try:
+        yield
+    finally:
+        if server.process.poll() is None:
+            server.process.send_signal(signal.SIGCONT)
+
+
+@pytest.mark.parametrize("outage", ["stopped", "frozen"])
 def test_redis_outage_keeps_calls_and_replays_their_records(
-    tmp_path: Path, callers: Callers, redis_server: RedisServer
+    tmp_path: Path, callers: Callers, redis_server: RedisServer, outage: str
 ) -> None:
-    with serve(tmp_path, redis_url=redis_server.url, settings=fault_settings()) as service:
+    """``stopped``: connections refused at once. ``frozen`` (SIGSTOP, like a network partition
+    or a Redis stuck on disk): nothing answers, so only timeouts tell."""
+    with (
+        thawed_at_exit(redis_server),
+        serve(tmp_path, redis_url=redis_server.url, settings=fault_settings()) as service,
+    ):
         # A caller in the menu; it presses 1 (SIP INFO) 3 s after the answer, holds 4 s, hangs up.
         ongoing = callers.new(
             service, "outage-ongoing", IVR_CALLER, MENU, duration_ms=4000, timeout_s=30
@@ -366,13 +382,17 @@ def test_redis_outage_keeps_calls_and_replays_their_records(
         ongoing.start()
         service.wait_call(call_id("outage-ongoing"), lambda r: node_names(r) == ["menu"])
 
-        redis_server.stop()
+        if outage == "stopped":
+            redis_server.stop()
+        else:
+            redis_server.process.send_signal(signal.SIGSTOP)
 
         def redis_down() -> dict[str, Any] | None:
             status, body = health(service)
             return body if status == 503 and not body["redis"]["healthy"] else None
 
-        assert wait_for("/healthz to report Redis down", redis_down)["status"] == "degraded"
+        down = wait_for("/healthz to report Redis down", redis_down, timeout=15)
+        assert down["status"] == "degraded"
 
         # A new caller is refused with a clear reason.
         refused = callers.new(service, "outage-new", scenario("uac_rejected"))
@@ -387,7 +407,10 @@ def test_redis_outage_keeps_calls_and_replays_their_records(
         status, body = health(service)
         assert status == 503 and body["redis"]["pending_writes"] > 0, body
 
-        redis_server.start_again()
+        if outage == "stopped":
+            redis_server.start_again()
+        else:
+            redis_server.process.send_signal(signal.SIGCONT)
         wait_for("/healthz to be 200 again", lambda: health(service)[0] == 200, timeout=10)
         wait_for(
             "pending writes replayed", lambda: health(service)[1]["redis"]["pending_writes"] == 0
@@ -400,12 +423,56 @@ def test_redis_outage_keeps_calls_and_replays_their_records(
         assert [(d["digit"], d["method"]) for d in record["digits"]] == [("1", "info")], record
         assert record == service.call(call_id("outage-ongoing"))
         events = redis_event_types(redis_server.url, call_id("outage-ongoing"))
-        assert events[-3:] == ["ivr.node", "call.queued", "call.ended"], events
-        assert "ivr.digit" in events
+        # In order and none lost. (A write in flight when Redis froze may land twice: see
+        # test_write_in_flight_when_redis_freezes_is_not_duplicated; collapsed here.)
+        assert collapse_repeats(events) == [
+            "call.arrived",
+            "call.answered",
+            "ivr.node",
+            "ivr.digit",
+            "ivr.node",
+            "call.queued",
+            "call.ended",
+        ], events
 
         accepted = callers.new(service, "outage-after", scenario("uac_call"), duration_ms=1000)
         finished(accepted.run())
         service.wait_call(call_id("outage-after"), is_ended)
+
+
+def collapse_repeats(items: list[str]) -> list[str]:
+    return [item for i, item in enumerate(items) if i == 0 or item != items[i - 1]]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "BUG: RedisLink replays a write whose reply timed out although Redis may have run it "
+        "(callcenter/store/link.py _run_pending keeps the operation and retries it after the "
+        "outage); record SETs are idempotent but EventLog.append's XADD is not, so the event "
+        "stream gets the event twice and its consumers double-count"
+    ),
+)
+def test_write_in_flight_when_redis_freezes_is_not_duplicated(
+    tmp_path: Path, callers: Callers, redis_server: RedisServer
+) -> None:
+    with (
+        thawed_at_exit(redis_server),
+        serve(tmp_path, redis_url=redis_server.url, settings=fault_settings()) as service,
+    ):
+        redis_server.process.send_signal(signal.SIGSTOP)
+        # Redis froze a moment ago; the service does not know yet (a ping takes 2 s to time
+        # out), so it admits this call and sends its first writes to the frozen Redis.
+        run = callers.new(service, "frozen-write", scenario("uac_call"), duration_ms=3000)
+        finished(run.run())
+        wait_for("the outage to be noticed", lambda: health(service)[0] == 503, timeout=15)
+        redis_server.process.send_signal(signal.SIGCONT)
+        wait_for("/healthz to be 200 again", lambda: health(service)[0] == 200, timeout=10)
+        wait_for("replay", lambda: health(service)[1]["redis"]["pending_writes"] == 0)
+        record = service.wait_call(call_id("frozen-write"), is_ended)
+        assert record["outcome"] == "abandoned", record
+        events = redis_event_types(redis_server.url, call_id("frozen-write"))
+        assert events == collapse_repeats(events), f"events written twice: {events}"
 
 
 # --- 3. Redis unreachable at start -------------------------------------------------------
