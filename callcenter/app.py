@@ -33,6 +33,7 @@ from callcenter.domain.ivr.problems import FlowProblem
 from callcenter.media.moh import default_hold_music
 from callcenter.media.pool import PoolSettings, WorkerPool
 from callcenter.media.prompts import convert_wav, render_say
+from callcenter.roster import Roster, build_roster, check_flow_queues
 from callcenter.sip.front import FrontSettings, SipFront
 from callcenter.store.call_records import CallRecords, EventLog
 from callcenter.store.embedded import EmbeddedRedis
@@ -63,6 +64,7 @@ class CallCenter:
         self.http_port: IListeningPort | None = None
         self.flow_problems: list[str] = []
         self.prompts: PromptFiles | None = None
+        self.roster: Roster | None = None
         self.started_at = time.time()
 
     def start_deferred(self) -> Deferred[None]:
@@ -93,6 +95,11 @@ class CallCenter:
                 "invalid IVR flow; fix it or check with `callcenter flows check`:\n"
                 + "\n".join(str(p) for p in problems)
             )
+
+        self.roster = build_roster(config)  # ConfigError names the key at fault
+        unknown_queues = check_flow_queues(self.roster, self.flows.served())
+        if unknown_queues:
+            raise StartupError("\n".join(unknown_queues))
 
         prompts = PromptFiles(
             config.prompt_cache,

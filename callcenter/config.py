@@ -70,6 +70,46 @@ class MediaConfig:
 
 
 @dataclass
+class EscalationConfig:
+    after_seconds: float = 60.0  # wait after which this step applies (steps add up)
+    lower_by: int = 0  # lower every required level by this much
+    min_levels: dict[str, int] = field(default_factory=dict)  # set these minimums
+    drop: list[str] = field(default_factory=list)  # stop requiring these skills
+
+
+@dataclass
+class QueueConfig:
+    skills: dict[str, int] = field(default_factory=dict)  # skill → minimum level (1-10)
+    strategy: str = "longest-idle"  # most-skilled, round-robin, fewest-calls, least-talk-time
+    weight: float = 1.0  # share of attention when an agent serves several queues
+    wrap_up_seconds: float = 10.0
+    ring_timeout_seconds: float = 20.0  # then the agent is paused "no-answer" (RONA)
+    max_wait_seconds: float | None = None
+    service_level_seconds: float = 20.0
+    escalation: list[EscalationConfig] = field(default_factory=list)
+
+
+@dataclass
+class AgentConfig:
+    id: str = ""
+    name: str = ""
+    sip_username: str = ""  # defaults to id
+    password: str = ""  # SIP digest password; never logged
+    skills: dict[str, int] = field(default_factory=dict)
+    queues: list[str] = field(default_factory=list)
+
+
+@dataclass
+class FeatureCodes:
+    """What an agent dials from the softphone to change state (answered by the service)."""
+
+    login: str = "*40"
+    logout: str = "*41"
+    pause: str = "*42"  # followed by an optional reason code digit(s): *421
+    ready: str = "*43"
+
+
+@dataclass
 class RecordsConfig:
     keep: int = 10000  # how many recent call records Redis keeps for GET /api/calls
 
@@ -88,6 +128,12 @@ class Config:
     http: HttpConfig = field(default_factory=HttpConfig)
     media: MediaConfig = field(default_factory=MediaConfig)
     records: RecordsConfig = field(default_factory=RecordsConfig)
+    skills: list[str] = field(default_factory=list)  # every skill name agents/queues may use
+    queues: dict[str, QueueConfig] = field(
+        default_factory=lambda: {name: QueueConfig() for name in ("billing", "support", "sales")}
+    )
+    agents: list[AgentConfig] = field(default_factory=list)
+    feature_codes: FeatureCodes = field(default_factory=FeatureCodes)
 
     @property
     def prompt_cache(self) -> Path:
@@ -179,7 +225,13 @@ def _coerce(kind: Any, raw: Any, key: str) -> Any:
     if origin is dict:
         if not isinstance(raw, dict):
             raise ConfigError(f"{key}: expected a mapping")
-        return {str(k): str(v) for k, v in raw.items()}
+        value_kind = typing.get_args(kind)[1]
+        return {str(k): _coerce(value_kind, v, f"{key}.{k}") for k, v in raw.items()}
+    if origin is list:
+        if not isinstance(raw, list):
+            raise ConfigError(f"{key}: expected a list")
+        item_kind = typing.get_args(kind)[0]
+        return [_coerce(item_kind, v, f"{key}[{i}]") for i, v in enumerate(raw)]
     if kind is Path:
         if not isinstance(raw, str | Path):
             raise ConfigError(f"{key}: expected a path")
