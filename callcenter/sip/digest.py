@@ -266,10 +266,22 @@ class DigestAuthenticator:
         return f"{issued:x}.{salt}.{self._mac(issued, salt, source)}"
 
     def challenges(
-        self, source: str, *, stale: bool = False, algorithms: tuple[str, ...] | None = None
+        self,
+        source: str,
+        *,
+        stale: bool = False,
+        algorithms: tuple[str, ...] | None = None,
+        nonce: str | None = None,
     ) -> list[str]:
-        """``WWW-Authenticate`` values, one per algorithm, in order of preference."""
-        nonce = self.new_nonce(source)
+        """``WWW-Authenticate`` values, one per algorithm, in order of preference.
+
+        ``nonce``: challenge again with this one (when it is still valid for ``source``)
+        instead of a fresh one. After a wrong answer, that tells a client its credentials,
+        not its nonce, were refused: clients such as baresip 1.0 retry at once, in a loop,
+        whenever the nonce changes.
+        """
+        if nonce is None or self._nonce_problem(nonce, source):
+            nonce = self.new_nonce(source)
         return [
             f'Digest realm="{_quote(self.realm)}", nonce="{nonce}", opaque="{self._opaque}", '
             f'algorithm={algorithm}, qop="auth"' + (", stale=true" if stale else "")

@@ -321,7 +321,7 @@ class Registrar:
                     settings.max_failures,
                     settings.failure_window,
                 )
-            return self._challenge(request, source)
+            return self._challenge(request, source, nonce=answer.nonce)
         if verdict.outcome is Outcome.STALE:
             self.stats.stale += 1
             log.debug("REGISTER from %s: %s; stale challenge", flow, verdict.reason)
@@ -353,14 +353,16 @@ class Registrar:
         request_id = f"{request.call_id}|{request.cseq.number}|{request.top_via.branch}"
         return self._digest.verify_with(answer, request.method, source, password, request_id)
 
-    def _challenge(self, request: SipRequest, source: str, stale: bool = False) -> _Reply:
+    def _challenge(
+        self, request: SipRequest, source: str, stale: bool = False, nonce: str | None = None
+    ) -> _Reply:
         algorithms = self.settings.algorithms
         agent = (request.headers.get("User-Agent") or "").lower()
         if MD5 in algorithms and any(
             agent.startswith(p.lower()) for p in self.settings.md5_only_user_agents
         ):
             algorithms = (MD5,)
-        values = self._digest.challenges(source, stale=stale, algorithms=algorithms)
+        values = self._digest.challenges(source, stale=stale, algorithms=algorithms, nonce=nonce)
         return _Reply(401, "Unauthorized", [("WWW-Authenticate", v) for v in values])
 
     async def _register(self, request: SipRequest, flow: Flow, aor: str, now: float) -> _Reply:

@@ -134,11 +134,15 @@ async def test_legacy_digest_without_qop(env: Env) -> None:
 
 @pytest_twisted.ensureDeferred
 async def test_wrong_password_is_401_again_and_stores_nothing(env: Env) -> None:
-    response = await env.authed(password="wrong")
+    first = await env.send(register())
+    value = authorization(challenge_for(first), password="wrong")
+    response = await env.send(register(cseq=2, authorization=value))
     assert response.status == 401
     assert len(response.headers.get_all("WWW-Authenticate")) == 2
     assert await env.bindings() == []
     assert env.registrar.stats.auth_failures == 1
+    # Challenged again with the nonce it used: its password, not its nonce, was refused.
+    assert challenge_for(response)["nonce"] == challenge_for(first)["nonce"]
 
 
 @pytest_twisted.ensureDeferred
