@@ -64,6 +64,7 @@ __all__ = [
     "PasswordLookup",
     "Registrar",
     "RegistrarSettings",
+    "RegistrarStats",
     "binding_flow",
 ]
 
@@ -238,9 +239,9 @@ class Registrar:
             settings.block_seconds,
             settings.tracked_sources,
         )
-        self._transactions: OrderedDict[tuple[str, ...], tuple[float, asyncio.Future[Any]]] = (
-            OrderedDict()
-        )
+        self._transactions: OrderedDict[
+            tuple[str, ...], tuple[float, asyncio.Future[SipResponse]]
+        ] = OrderedDict()
         self.stats = RegistrarStats()
 
     # -- public ----------------------------------------------------------------------------
@@ -256,8 +257,7 @@ class Registrar:
         known = self._transactions.get(key)
         if known is not None:
             self.stats.retransmissions += 1
-            response: SipResponse = await asyncio.shield(known[1])
-            return response
+            return await asyncio.shield(known[1])
         task = asyncio.ensure_future(self._answer(request, flow, now))
         self._transactions[key] = (now, task)
         _bound(self._transactions, 4 * self.settings.tracked_sources)
