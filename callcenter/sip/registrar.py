@@ -61,6 +61,7 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "FailureGuard",
+    "LookupBy",
     "PasswordLookup",
     "Registrar",
     "RegistrarSettings",
@@ -109,6 +110,16 @@ class PasswordLookup(Protocol):
     """Agents' SIP passwords: :class:`callcenter.sip.digest.Credentials`, or an async one."""
 
     def lookup(self, username: str) -> str | Awaitable[str | None] | None: ...
+
+
+@dataclass(frozen=True)
+class LookupBy:
+    """A function (e.g. ``roster.password``) as a :class:`PasswordLookup`."""
+
+    function: Callable[[str], str | Awaitable[str | None] | None]
+
+    def lookup(self, username: str) -> str | Awaitable[str | None] | None:
+        return self.function(username)
 
 
 def binding_flow(binding: Binding) -> Flow:

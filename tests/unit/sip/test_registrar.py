@@ -13,7 +13,13 @@ import pytest_twisted
 from callcenter.aio import as_deferred
 from callcenter.sip.digest import MD5, SHA256
 from callcenter.sip.message import SipRequest, SipResponse, parse_message
-from callcenter.sip.registrar import FailureGuard, Registrar, RegistrarSettings, binding_flow
+from callcenter.sip.registrar import (
+    FailureGuard,
+    LookupBy,
+    Registrar,
+    RegistrarSettings,
+    binding_flow,
+)
 from callcenter.sip.transport import Flow
 from callcenter.store.link import RedisUnavailableError
 from callcenter.store.registrations import Binding, Change, MemoryBindingStore
@@ -400,3 +406,11 @@ def test_failure_guard_window_and_block() -> None:
     assert guard.blocked_for("a", 109) == 0
     assert not guard.failed("b", 0) and not guard.failed("b", 20) and not guard.failed("b", 40)
     assert guard.blocked_sources == 0
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_plain_function_as_password_lookup() -> None:
+    env = Env()
+    lookup = LookupBy({"agent1": "secret"}.get)
+    env.registrar = Registrar(env.settings, lookup, env.store, env.clock)
+    assert (await env.authed()).status == 200
