@@ -35,9 +35,11 @@ from callcenter.media.pool import PoolSettings, WorkerPool
 from callcenter.media.prompts import convert_wav, render_say
 from callcenter.roster import Roster, build_roster, check_flow_queues
 from callcenter.sip.front import FrontSettings, SipFront
+from callcenter.sip.registrar import LookupBy, Registrar, RegistrarSettings
 from callcenter.store.call_records import CallRecords, EventLog
 from callcenter.store.embedded import EmbeddedRedis
 from callcenter.store.link import RedisLink, redacted
+from callcenter.store.registrations import RedisBindingStore
 from callcenter.web.auth import TokenAuth, generated_admin_token
 from callcenter.web.json_api import JsonEndpoint, Reply
 
@@ -65,6 +67,7 @@ class CallCenter:
         self.flow_problems: list[str] = []
         self.prompts: PromptFiles | None = None
         self.roster: Roster | None = None
+        self.registrar: Registrar | None = None
         self.started_at = time.time()
 
     def start_deferred(self) -> Deferred[None]:
@@ -159,6 +162,20 @@ class CallCenter:
             self.calls,
         )
         self.calls.front = self.front
+        roster = self.roster
+        self.registrar = Registrar(
+            RegistrarSettings(
+                realm=sip.realm,
+                min_expires=sip.min_expires,
+                max_expires=sip.max_expires,
+                default_expires=sip.max_expires,
+                max_failures=sip.auth_max_failures,
+                block_seconds=sip.auth_block_seconds,
+            ),
+            LookupBy(roster.password),
+            RedisBindingStore(self.link),
+        )
+        self.front.add_method_service("REGISTER", self.registrar)
         self.front.start()
 
         tokens = dict(config.http.tokens)
@@ -250,6 +267,7 @@ class CallCenter:
             },
             "workers": dataclasses.asdict(pool),
             "sip": self.front.stats(),
+            "registrar": dataclasses.asdict(self.registrar.stats) if self.registrar else None,
             "calls": {"active": len(self.calls.sessions), "rejected": self.calls.rejected},
             "flows": {"prompt_problems": self.flow_problems},
         }

@@ -43,6 +43,11 @@ class SipConfig:
     invite_burst: int = 40
     requests_per_second: float = 200.0  # per source IP, all requests
     request_burst: int = 400
+    realm: str = "callcenter"  # digest realm agents' phones authenticate in
+    min_expires: int = 60  # shorter REGISTERs get 423 Interval Too Brief
+    max_expires: int = 3600  # longer ones are granted this much
+    auth_max_failures: int = 5  # failed authentications from one IP within a minute…
+    auth_block_seconds: float = 300.0  # …block that IP for this long (403)
 
 
 @dataclass

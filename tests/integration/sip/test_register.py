@@ -29,8 +29,8 @@ from callcenter.store.link import RedisLink
 from callcenter.store.registrations import Binding, RedisBindingStore
 from tests.support.ports import free_port
 from tests.support.redis_server import RedisServer
+from tests.support.sip_register import authorization, challenge_for, register
 from tests.support.sipp import SippResult, SippRun, scenario
-from tests.unit.sip.test_registrar_helpers import authorization, challenge_for, register
 
 PASSWORDS = {"agent1": "secret", "agent2": "other-secret"}
 

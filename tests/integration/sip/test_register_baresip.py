@@ -9,10 +9,7 @@ without end, so it runs into the failure guard.
 
 from __future__ import annotations
 
-import os
-import shutil
 import signal
-import subprocess
 import time
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
@@ -25,56 +22,11 @@ from twisted.internet.task import deferLater
 
 from callcenter.store.registrations import Binding
 from tests.integration.sip.test_register import RegEnv, reg_env
+from tests.support.baresip import BARESIP, Softphone
 
 __all__ = ["reg_env"]  # the fixture, shared with the sipp tests
 
-BARESIP = shutil.which("baresip")
 pytestmark = pytest.mark.skipif(BARESIP is None, reason="baresip is not installed")
-
-CONFIG = """\
-poll_method\t\tepoll
-sip_listen\t\t127.0.0.1:0
-sip_trans_def\t\tudp
-module_path\t\t/usr/lib/baresip/modules
-module_app\t\taccount.so
-audio_player\t\tnone
-audio_source\t\tnone
-audio_alert\t\tnone
-"""
-
-
-class Softphone:
-    def __init__(self, workdir: Path, front_port: int, password: str) -> None:
-        workdir.mkdir(parents=True, exist_ok=True)
-        (workdir / "config").write_text(CONFIG)
-        (workdir / "accounts").write_text(
-            f"<sip:agent1@127.0.0.1:{front_port};transport=udp>;auth_pass={password};regint=60\n"
-        )
-        self.log_path = workdir / "baresip.log"
-        self._log = self.log_path.open("w")
-        assert BARESIP is not None
-        self.process = subprocess.Popen(
-            [BARESIP, "-f", str(workdir), "-t", "30"],
-            stdin=subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "HOME": str(workdir)},
-        )
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def terminate(self, timeout: float = 5.0) -> int:
-        """SIGTERM (baresip then un-registers), SIGKILL if it does not exit in time."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self._log.close()
-        return self.process.returncode
 
 
 @pytest.fixture

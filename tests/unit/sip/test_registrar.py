@@ -23,7 +23,7 @@ from callcenter.sip.registrar import (
 from callcenter.sip.transport import Flow
 from callcenter.store.link import RedisUnavailableError
 from callcenter.store.registrations import Binding, Change, MemoryBindingStore
-from tests.unit.sip.test_registrar_helpers import authorization, challenge_for, register
+from tests.support.sip_register import authorization, challenge_for, register
 
 PHONE = Flow("udp", ("192.0.2.10", 40000))  # the NATed source, not the Contact's address
 OTHER = Flow("udp", ("192.0.2.99", 5060))
