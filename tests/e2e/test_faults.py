@@ -65,6 +65,7 @@ def fault_settings(**sections: Any) -> dict[str, Any]:
     settings: dict[str, Any] = {
         "flows_dir": str(FLOWS),
         "numbers": {MENU: "faults.yaml", HOLD: "faults_hold.yaml"},
+        "queues": {"faults": {}},  # the queue the fault flows hold callers in
     }
     settings.update(sections)
     return settings
@@ -622,11 +623,9 @@ def test_invalid_flow_at_start_refuses_to_start(tmp_path: Path) -> None:
     flows.mkdir()
     (flows / "line.yaml").write_text(BROKEN_FLOW)
     rtp_base = 30000 + 100 * ((os.getpid() + 1) % 200)
-    settings = {
-        "flows_dir": str(flows),
-        "numbers": {MENU: "line.yaml"},
-        "media": {"rtp_port_start": rtp_base},
-    }
+    settings = fault_settings(
+        flows_dir=str(flows), numbers={MENU: "line.yaml"}, media={"rtp_port_start": rtp_base}
+    )
     result, took = serve_until_exit(tmp_path, settings, [])
     assert result.returncode == 1, result
     assert took < 20
@@ -642,7 +641,7 @@ def test_reload_keeps_last_good_flow(tmp_path: Path, callers: Callers) -> None:
     flows.mkdir()
     line = flows / "line.yaml"
     line.write_text(flow_version("v1"))
-    settings = {"flows_dir": str(flows), "numbers": {MENU: "line.yaml"}}
+    settings = fault_settings(flows_dir=str(flows), numbers={MENU: "line.yaml"})
 
     def first_node(service: Service, name: str) -> str:
         finished(callers.new(service, name, scenario("uac_call"), MENU, duration_ms=1200).run())
