@@ -129,6 +129,7 @@ class CallCenter:
                 media_address=media.address,
                 rtp_port_base=media.rtp_port_start,
                 rtp_ports_per_worker=media.rtp_ports_per_worker,
+                front_uri=PoolSettings.front_proxy(config.sip.host, config.sip.port),
             ),
             on_event=self._media_event,
             on_calls_lost=self._calls_lost,

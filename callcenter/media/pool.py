@@ -12,6 +12,12 @@ Spare capacity is counted in conversations, not processes: the pool keeps at lea
 workers). With the defaults (4 calls, 2 slots per call, 1 spare worker) two more callers can
 always be placed at once. Placement is best-fit (the fullest worker that still has room), so
 load concentrates and idle workers can be retired.
+
+Agent legs ride on their caller's reservation: ``send`` of a ``dial`` whose ``peer`` is a
+placed call maps the leg's id to the peer's worker without taking slots (they were reserved
+with the caller), so ``send`` and ``worker_address`` work for the leg id. The mapping goes when
+the worker reports the leg's ``leg_failed`` or ``hangup``, when the leg is released, or with its
+peer (the worker never lets an agent leg outlive the caller it was dialled for).
 """
 
 from __future__ import annotations
@@ -118,6 +124,8 @@ class PoolSettings:
     pj_log_level: int = 1
     worker_log_level: str = "INFO"
     env: Mapping[str, str] = field(default_factory=dict)  # added to the controller's environment
+    front_uri: str | None = None  # the SIP front as the workers' outbound proxy for agent legs,
+    # e.g. "sip:127.0.0.1:5060;lr"; None: dial legs go straight to their URI
 
     def __post_init__(self) -> None:
         if self.slots_per_call < 1 or self.calls_per_worker < self.slots_per_call:
@@ -132,6 +140,15 @@ class PoolSettings:
             raise ValueError("rtp_ports_per_worker must give each call an RTP and an RTCP port")
         if self.rtp_port_base < 1024 or self.rtp_port_end > 65536:
             raise ValueError(f"RTP ports {self.rtp_port_base}-{self.rtp_port_end} out of range")
+
+    @staticmethod
+    def front_proxy(host: str, port: int) -> str:
+        """``front_uri`` for a front listening on ``host:port``: the workers run on this host
+        and reach a wildcard listener on loopback."""
+        reachable = "127.0.0.1" if host in ("", "0.0.0.0", "::") else host
+        if ":" in reachable:
+            reachable = f"[{reachable}]"
+        return f"sip:{reachable}:{port};lr"
 
     @property
     def conversations_per_worker(self) -> int:
@@ -148,6 +165,7 @@ class PoolStats:
     starting: int
     ready: int
     calls: int  # reservations
+    legs: int  # agent legs riding on those reservations
     busy_slots: int
     free_slots: int  # in ready and starting workers
     spawned: int
@@ -180,6 +198,7 @@ class WorkerPool:
         self._on_calls_lost = on_calls_lost
         self._workers: dict[int, WorkerProcess] = {}  # index -> worker, live ones only
         self._by_call: dict[str, WorkerProcess] = {}
+        self._legs: dict[str, str] = {}  # agent leg id -> the reserved call it was dialled for
         self._stopping = False
         self._respawn_after = 0.0
         self._replenish_call: Timer | None = None
@@ -230,31 +249,58 @@ class WorkerPool:
         """Give the call's slots back. Unknown calls are ignored (release is idempotent).
 
         The pool also releases a call by itself when its worker reports ``hangup`` for it, so
-        an application that misses a release cannot leak capacity.
+        an application that misses a release cannot leak capacity. Releasing a call forgets
+        its agent legs too; releasing an agent leg only forgets the leg (it holds no slots).
         """
+        if self._legs.pop(call_id, None) is not None:
+            return
         worker = self._by_call.pop(call_id, None)
         if worker is None:
             return
+        for leg in [leg for leg, peer in self._legs.items() if peer == call_id]:
+            del self._legs[leg]
         worker.calls.discard(call_id)
         if not worker.calls and worker.state is WorkerState.READY:
             self._became_idle(worker)
 
     def send(self, call_id: str, command: protocol.Command | Mapping[str, Any]) -> None:
-        """Send a command to the worker holding ``call_id``.
+        """Send a command to the worker holding ``call_id`` (a reserved call or an agent leg).
 
-        Raises :class:`UnknownCallError` without a reservation and ``ProtocolError`` for a
-        malformed command (a programming error, not a runtime condition).
+        A ``dial`` for a new leg id maps the leg to its ``peer``'s worker first: the leg lives
+        in the caller's process and uses the second slot of the caller's reservation.
+        Raises :class:`UnknownCallError` without a reservation (for a ``dial``: of the peer)
+        and ``ProtocolError`` for a malformed command (a programming error, not a runtime
+        condition).
         """
-        worker = self._by_call.get(call_id)
-        if worker is None or worker.state is not WorkerState.READY:
-            raise UnknownCallError(call_id)
         if not isinstance(command, protocol.Command):
             command = protocol.command_from_dict(command)
+        if isinstance(command, protocol.Dial):
+            if call_id != command.call:
+                raise ValueError(f"dial of leg {command.call!r} sent as {call_id!r}")
+            worker = self._by_call.get(command.peer)
+            if worker is None or worker.state is not WorkerState.READY:
+                raise UnknownCallError(command.peer)
+            if call_id in self._by_call or self._legs.get(call_id, command.peer) != command.peer:
+                raise ValueError(f"leg id {call_id!r} is already in use")
+            self._legs[call_id] = command.peer
+            worker.send(command)
+            return
+        worker = self._worker_of(call_id)
+        if worker is None or worker.state is not WorkerState.READY:
+            raise UnknownCallError(call_id)
         worker.send(command)
 
     def worker_address(self, call_id: str) -> Address | None:
-        worker = self._by_call.get(call_id)
+        worker = self._worker_of(call_id)
         return worker.address if worker is not None and worker.sip_port else None
+
+    def legs_of(self, call_id: str) -> list[str]:
+        """The agent legs currently dialled for ``call_id``."""
+        return sorted(leg for leg, peer in self._legs.items() if peer == call_id)
+
+    def _worker_of(self, call_id: str) -> WorkerProcess | None:
+        peer = self._legs.get(call_id)
+        return self._by_call.get(call_id if peer is None else peer)
 
     def stop(self) -> Deferred[None]:
         """Shut every worker down (they hang up their calls); SIGKILL after the timeout."""
@@ -281,6 +327,7 @@ class WorkerPool:
             starting=sum(1 for w in live if w.state is WorkerState.STARTING),
             ready=sum(1 for w in live if w.state is WorkerState.READY),
             calls=len(self._by_call),
+            legs=len(self._legs),
             busy_slots=busy,
             free_slots=sum(max(0, self._free_slots(w)) for w in usable),
             spawned=self.spawned,
@@ -367,6 +414,8 @@ class WorkerPool:
             "--log-level",
             s.worker_log_level,
         ]
+        if s.front_uri:
+            args += ["--proxy", s.front_uri]
         env = {**os.environ, **s.env}
         self._workers[index] = worker
         self.spawned += 1
@@ -396,11 +445,12 @@ class WorkerPool:
         if event.get("ev") == "incoming" and isinstance(call_id, str):
             self._adopt(worker, call_id)
         self._on_event(event)
-        if (
-            event.get("ev") == "hangup"
-            and isinstance(call_id, str)
-            and self._by_call.get(call_id) is worker
-        ):
+        if event.get("ev") not in ("hangup", "leg_failed") or not isinstance(call_id, str):
+            return
+        if call_id in self._legs:
+            if self._worker_of(call_id) is worker:
+                del self._legs[call_id]
+        elif self._by_call.get(call_id) is worker:
             self.release(call_id)
 
     def _adopt(self, worker: WorkerProcess, call_id: str) -> None:
@@ -458,6 +508,8 @@ class WorkerPool:
         for call_id in worker.calls:
             if self._by_call.get(call_id) is worker:
                 del self._by_call[call_id]
+        for leg in [leg for leg, peer in self._legs.items() if peer in worker.calls]:
+            del self._legs[leg]  # the application ends them with their peers
         worker.calls.clear()
         if not (worker.exit_requested or self._stopping):
             self.crashed += 1

@@ -100,6 +100,83 @@ class Transfer:
 
 
 @dataclass(frozen=True)
+class Dial:
+    """Place an agent leg from this worker, next to the caller ``peer`` it will be bridged with.
+
+    The INVITE goes to ``uri`` through the SIP front (the worker's outbound proxy). The agent's
+    phone shows ``caller_id`` (From user part) and ``display`` (From display name); ``headers``
+    (e.g. ``X-Queue``) are added to the INVITE. Events: ``leg_ringing``, ``leg_answered``, then
+    ``hangup``; or ``leg_failed`` (busy, declined, unreachable, ``timeout`` seconds without an
+    answer: 408, withdrawn by ``cancel_dial`` or by the end of ``peer``: 487). ``call`` is the
+    controller's name for the leg (not its SIP Call-ID)."""
+
+    name: ClassVar[str] = "dial"
+    call: str
+    peer: str
+    uri: str
+    caller_id: str
+    display: str = ""
+    timeout: float = 20.0
+    headers: tuple[tuple[str, str], ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.call == self.peer:
+            raise ProtocolError("dial: 'call' and 'peer' must differ")
+        if not is_sip_uri(self.uri) or target_problem(self.uri) is not None:
+            raise ProtocolError("dial: 'uri' must be a sip:/sips: URI without spaces, quotes or <>")
+        if not _CALLER_ID.fullmatch(self.caller_id):
+            raise ProtocolError("dial: 'caller_id' must be 1-64 of letters, digits, + * . _ ~ -")
+        if len(self.display) > MAX_DISPLAY_LENGTH or not all(c.isprintable() for c in self.display):
+            raise ProtocolError(
+                f"dial: 'display' must be printable and at most {MAX_DISPLAY_LENGTH} characters"
+            )
+        if not 0 < self.timeout <= MAX_DIAL_TIMEOUT:
+            raise ProtocolError(f"dial: 'timeout' must be in (0, {MAX_DIAL_TIMEOUT}] seconds")
+        for header, value in self.headers:
+            problem = header_problem(header, value)
+            if problem is not None:
+                raise ProtocolError(f"dial: header {header!r}: {problem}")
+
+
+@dataclass(frozen=True)
+class CancelDial:
+    """Withdraw an offer that is not answered yet (CANCEL: the phone stops ringing);
+    ``leg_failed`` 487 follows. A leg already gone is not an error."""
+
+    name: ClassVar[str] = "cancel_dial"
+    call: str
+
+
+@dataclass(frozen=True)
+class Bridge:
+    """Connect the audio of two answered calls both ways (players on them are stopped first).
+
+    From then on the pair ends together: when either side hangs up, the worker hangs up the
+    other (both report ``hangup``)."""
+
+    name: ClassVar[str] = "bridge"
+    a: str
+    b: str
+
+    def __post_init__(self) -> None:
+        if self.a == self.b:
+            raise ProtocolError("bridge: 'a' and 'b' must differ")
+
+
+@dataclass(frozen=True)
+class Unbridge:
+    """Disconnect a bridged pair's audio; each call then lives (and ends) on its own."""
+
+    name: ClassVar[str] = "unbridge"
+    a: str
+    b: str
+
+    def __post_init__(self) -> None:
+        if self.a == self.b:
+            raise ProtocolError("unbridge: 'a' and 'b' must differ")
+
+
+@dataclass(frozen=True)
 class StatsRequest:
     """Ask for a ``stats`` event."""
 
@@ -113,7 +190,20 @@ class Shutdown:
     name: ClassVar[str] = "shutdown"
 
 
-Command = Ring | Answer | Play | StopPlay | Hangup | Transfer | StatsRequest | Shutdown
+Command = (
+    Ring
+    | Answer
+    | Play
+    | StopPlay
+    | Hangup
+    | Transfer
+    | Dial
+    | CancelDial
+    | Bridge
+    | Unbridge
+    | StatsRequest
+    | Shutdown
+)
 
 # ---------------------------------------------------------------------------------------------
 # Events (worker → controller)
@@ -189,6 +279,34 @@ class TransferFailed:
 
 
 @dataclass(frozen=True)
+class LegRinging:
+    """The agent's phone rings (180/183 to our ``dial``)."""
+
+    name: ClassVar[str] = "leg_ringing"
+    call: str
+
+
+@dataclass(frozen=True)
+class LegAnswered:
+    """The agent answered the ``dial`` (dialog confirmed): ready to ``bridge``."""
+
+    name: ClassVar[str] = "leg_answered"
+    call: str
+
+
+@dataclass(frozen=True)
+class LegFailed:
+    """The ``dial`` ended without an answer: ``code`` 486 busy, 603 declined, 404/480
+    unreachable, 408 ring timeout, 487 withdrawn (``cancel_dial`` or the caller left), 500 the
+    worker could not place it. No ``hangup`` follows for this leg."""
+
+    name: ClassVar[str] = "leg_failed"
+    call: str
+    code: int
+    reason: str
+
+
+@dataclass(frozen=True)
 class Error:
     name: ClassVar[str] = "error"
     call: str | None
@@ -214,6 +332,9 @@ Event = (
     | HungUp
     | Transferred
     | TransferFailed
+    | LegRinging
+    | LegAnswered
+    | LegFailed
     | Error
     | Stats
 )
@@ -223,6 +344,27 @@ DTMF_DIGITS = frozenset("0123456789*#ABCDabcd")
 MAX_TARGET_LENGTH = 256
 _SIP_URI = re.compile(r"sips?:[^\s<>\"]+", re.IGNORECASE)
 _BARE_TARGET = re.compile(r"[A-Za-z0-9+*._~-]+")
+_CALLER_ID = re.compile(r"[A-Za-z0-9+*._~-]{1,64}")
+_HEADER_NAME = re.compile(r"[A-Za-z][A-Za-z0-9-]{0,63}")
+MAX_DISPLAY_LENGTH = 128
+MAX_DIAL_TIMEOUT = 600.0
+MAX_HEADER_VALUE = 512
+# pjsua builds these itself: a copy from the controller would break the dialog or the routing.
+RESERVED_HEADERS = frozenset(
+    {
+        "via",
+        "from",
+        "to",
+        "call-id",
+        "cseq",
+        "contact",
+        "route",
+        "record-route",
+        "max-forwards",
+        "content-length",
+        "content-type",
+    }
+)
 
 
 def is_sip_uri(target: str) -> bool:
@@ -241,6 +383,18 @@ def target_problem(target: str) -> str | None:
     return "a sip:/sips: URI or a bare number or name (letters, digits, + * . _ ~ -)"
 
 
+def header_problem(name: str, value: str) -> str | None:
+    """Why ``name: value`` cannot be added to a dial INVITE, or None. A CR or LF would let a
+    value inject headers; the dialog-forming headers are pjsua's own."""
+    if not _HEADER_NAME.fullmatch(name):
+        return "the name must be a SIP token (letters, digits, -)"
+    if name.lower() in RESERVED_HEADERS:
+        return "pjsua sets this header itself"
+    if len(value) > MAX_HEADER_VALUE or not all(c.isprintable() for c in value):
+        return f"the value must be printable and at most {MAX_HEADER_VALUE} characters"
+    return None
+
+
 # ---------------------------------------------------------------------------------------------
 # Encoding
 
@@ -257,7 +411,19 @@ def to_dict(message: Command | Event) -> dict[str, Any]:
             out.update(call=message.call, code=message.code)
         elif isinstance(message, Transfer):
             out.update(call=message.call, target=message.target)
-        elif isinstance(message, Ring | Answer | StopPlay):
+        elif isinstance(message, Dial):
+            out.update(
+                call=message.call,
+                peer=message.peer,
+                uri=message.uri,
+                caller_id=message.caller_id,
+                display=message.display,
+                timeout=message.timeout,
+                headers=dict(message.headers),
+            )
+        elif isinstance(message, Bridge | Unbridge):
+            out.update(a=message.a, b=message.b)
+        elif isinstance(message, Ring | Answer | StopPlay | CancelDial):
             out["call"] = message.call
         return out
     ev: dict[str, Any] = {"ev": message.name}
@@ -278,6 +444,10 @@ def to_dict(message: Command | Event) -> dict[str, Any]:
             ev.update(call=call, target=target, status=status)
         case TransferFailed(call=call, target=target, code=code, reason=reason):
             ev.update(call=call, target=target, code=code, reason=reason)
+        case LegRinging(call=call) | LegAnswered(call=call):
+            ev["call"] = call
+        case LegFailed(call=call, code=code, reason=reason):
+            ev.update(call=call, code=code, reason=reason)
         case Error(call=call, cmd=cmd, message=text):
             ev.update(call=call, cmd=cmd, message=text)
         case Stats(calls=calls, extra=extra):
@@ -357,6 +527,29 @@ def _decode_transfer(obj: Mapping[str, Any]) -> Transfer:
     return Transfer(call=_str(obj, "call", "transfer"), target=_str(obj, "target", "transfer"))
 
 
+def _decode_dial(obj: Mapping[str, Any]) -> Dial:
+    timeout = obj.get("timeout", 20)
+    if not isinstance(timeout, int | float) or isinstance(timeout, bool):
+        raise ProtocolError("dial: 'timeout' must be a number of seconds")
+    headers = obj.get("headers", {})
+    if not isinstance(headers, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
+    ):
+        raise ProtocolError("dial: 'headers' must be an object of strings")
+    display = obj.get("display", "")
+    if not isinstance(display, str):
+        raise ProtocolError("dial: 'display' must be a string")
+    return Dial(
+        call=_str(obj, "call", "dial"),
+        peer=_str(obj, "peer", "dial"),
+        uri=_str(obj, "uri", "dial"),
+        caller_id=_str(obj, "caller_id", "dial"),
+        display=display,
+        timeout=float(timeout),
+        headers=tuple(headers.items()),
+    )
+
+
 _COMMAND_DECODERS: dict[str, Callable[[Mapping[str, Any]], Command]] = {
     "ring": lambda o: Ring(call=_str(o, "call", "ring")),
     "answer": lambda o: Answer(call=_str(o, "call", "answer")),
@@ -364,6 +557,10 @@ _COMMAND_DECODERS: dict[str, Callable[[Mapping[str, Any]], Command]] = {
     "stop_play": lambda o: StopPlay(call=_str(o, "call", "stop_play")),
     "hangup": _decode_hangup,
     "transfer": _decode_transfer,
+    "dial": _decode_dial,
+    "cancel_dial": lambda o: CancelDial(call=_str(o, "call", "cancel_dial")),
+    "bridge": lambda o: Bridge(a=_str(o, "a", "bridge"), b=_str(o, "b", "bridge")),
+    "unbridge": lambda o: Unbridge(a=_str(o, "a", "unbridge"), b=_str(o, "b", "unbridge")),
     "stats": lambda o: StatsRequest(),
     "shutdown": lambda o: Shutdown(),
 }
@@ -444,6 +641,16 @@ def _decode_transfer_failed(o: Mapping[str, Any]) -> TransferFailed:
     )
 
 
+def _decode_leg_failed(o: Mapping[str, Any]) -> LegFailed:
+    reason = o.get("reason", "")
+    if not isinstance(reason, str):
+        raise ProtocolError("leg_failed: 'reason' must be a string")
+    code = _int(o, "code", "leg_failed")
+    if not 300 <= code <= 699:
+        raise ProtocolError("leg_failed: 'code' must be a final error status (300-699)")
+    return LegFailed(call=_str(o, "call", "leg_failed"), code=code, reason=reason)
+
+
 _EVENT_DECODERS: dict[str, Callable[[Mapping[str, Any]], Event]] = {
     "ready": lambda o: Ready(sip_port=_int(o, "sip_port", "ready"), pid=_int(o, "pid", "ready")),
     "incoming": lambda o: Incoming(
@@ -459,6 +666,9 @@ _EVENT_DECODERS: dict[str, Callable[[Mapping[str, Any]], Event]] = {
     "hangup": _decode_hungup,
     "transferred": _decode_transferred,
     "transfer_failed": _decode_transfer_failed,
+    "leg_ringing": lambda o: LegRinging(call=_str(o, "call", "leg_ringing")),
+    "leg_answered": lambda o: LegAnswered(call=_str(o, "call", "leg_answered")),
+    "leg_failed": _decode_leg_failed,
     "error": lambda o: Error(
         call=_opt_str(o, "call", "error"),
         cmd=_opt_str(o, "cmd", "error"),

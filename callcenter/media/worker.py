@@ -24,7 +24,7 @@ from typing import Any
 
 import pjsua2 as pj
 
-from callcenter.media import protocol
+from callcenter.media import dialing, protocol
 from callcenter.media.calls import MediaCall, Playback, WorkerAccount
 from callcenter.media.channel import Doorbell, EventWriter, Inbox, start_reader
 from callcenter.media.endpoint import EndpointSettings, account_config, create_endpoint
@@ -61,6 +61,14 @@ class Leg:
     hangup_requested: bool = False
     ended: bool = False
     transfer: TransferProgress | None = None
+    peer: str | None = None  # a dial leg: the caller it was placed for (and ends with)
+    ringing: bool = False  # a dial leg: leg_ringing sent
+    failure: tuple[int, str] | None = None  # a dial leg: why we ended it unanswered
+    partner: str | None = None  # bridged with this call: they end together
+
+    @property
+    def outbound(self) -> bool:
+        return self.peer is not None
 
 
 class Worker:
@@ -73,6 +81,7 @@ class Worker:
         settings: EndpointSettings,
         events: EventWriter,
         inbox: Inbox,
+        proxy: str | None = None,
     ) -> None:
         self.ep = ep
         self.sip_port = sip_port
@@ -81,7 +90,12 @@ class Worker:
         self.inbox = inbox
         self.legs: dict[str, Leg] = {}
         self.account: WorkerAccount | None = WorkerAccount(self)
-        self.account.create(account_config(settings, sip_port), True)
+        config = account_config(settings, sip_port)
+        if proxy:
+            # Outbound proxy: our own INVITEs (agent legs) go to the SIP front, which finds the
+            # agent's phone. In-dialog requests follow the Record-Route set as before.
+            config.sipConfig.proxies.append(proxy)
+        self.account.create(config, True)
         self._later: list[Callable[[], None]] = []
         self._timers: list[tuple[float, Callable[[], None]]] = []  # (monotonic deadline, job)
         self._stopping = False
@@ -92,6 +106,10 @@ class Worker:
             protocol.StopPlay: self._stop_play,
             protocol.Hangup: self._hangup,
             protocol.Transfer: self._transfer,
+            protocol.Dial: self._dial,
+            protocol.CancelDial: self._cancel_dial,
+            protocol.Bridge: self._bridge,
+            protocol.Unbridge: self._unbridge,
             protocol.StatsRequest: self._stats,
             protocol.Shutdown: self._shutdown,
         }
@@ -131,7 +149,7 @@ class Worker:
                 job()
 
     def _execute(self, command: protocol.Command) -> None:
-        call = getattr(command, "call", None)
+        call = getattr(command, "call", None) or getattr(command, "a", None)
         try:
             self._commands[type(command)](command)
         except CommandError as exc:
@@ -225,6 +243,89 @@ class Worker:
         leg.transfer = TransferProgress(call=cmd.call, uri=uri)
         log.info("call %s: REFER to %s", cmd.call, uri)
 
+    def _dial(self, cmd: protocol.Dial) -> None:
+        if self.account is None or self._stopping:
+            raise CommandError("worker is stopping")
+        if cmd.call in self.legs:
+            raise CommandError(f"call id {cmd.call!r} is already in use")
+        self._leg(cmd.peer)
+        prm = pj.CallOpParam(True)
+        prm.txOption.localUri = dialing.from_header(cmd.caller_id, cmd.display, cmd.uri)
+        for name, value in cmd.headers:
+            header = pj.SipHeader()
+            header.hName = name
+            header.hValue = value
+            prm.txOption.headers.append(header)
+        call = MediaCall(self.account, pj.PJSUA_INVALID_ID, self)
+        call.sip_call_id = cmd.call  # the controller's name for the leg, used in every event
+        leg = Leg(call=call, dialled=cmd.uri, peer=cmd.peer)
+        self.legs[cmd.call] = leg  # before makeCall: pjsua2 may call back from inside it
+        try:
+            call.makeCall(cmd.uri, prm)
+        except Exception as exc:
+            leg.ended = True
+            del self.legs[cmd.call]
+            message = describe_error(exc)
+            log.warning("dial %s to %s failed: %s", cmd.call, cmd.uri, message)
+            self.events.send(
+                protocol.LegFailed(call=cmd.call, code=dialing.NOT_PLACED, reason=message[:200])
+            )
+            return
+        log.info("dial %s (for %s) to %s", cmd.call, cmd.peer, cmd.uri)
+        call_id = cmd.call
+        deadline = time.monotonic() + cmd.timeout
+        self._timers.append((deadline, lambda: self._withdraw(call_id, dialing.TIMEOUT)))
+
+    def _cancel_dial(self, cmd: protocol.CancelDial) -> None:
+        leg = self.legs.get(cmd.call)
+        if leg is None or leg.ended:
+            return  # already over (answered and hung up, failed, or never placed)
+        if not leg.outbound:
+            raise CommandError("not a dial leg: use hangup")
+        if leg.answered:
+            raise CommandError("the leg is answered: use hangup")
+        self._withdraw(cmd.call, dialing.WITHDRAWN)
+
+    def _withdraw(self, call_id: str, why: tuple[int, str]) -> None:
+        """End an unanswered dial leg (ring timeout, cancel_dial, caller gone): CANCEL."""
+        leg = self.legs.get(call_id)
+        if leg is None or leg.ended or not leg.outbound or leg.answered:
+            return
+        leg.failure = why
+        leg.hangup_requested = True
+        try:
+            leg.call.hangup(pj.CallOpParam())
+        except Exception as exc:  # already disconnecting
+            log.info("withdrawing %s: %s", call_id, describe_error(exc))
+
+    def _bridge(self, cmd: protocol.Bridge) -> None:
+        a, b = self._leg(cmd.a), self._leg(cmd.b)
+        for name, leg in ((cmd.a, a), (cmd.b, b)):
+            if not leg.answered:
+                raise CommandError(f"call {name!r} is not answered")
+            if leg.partner not in (None, cmd.a, cmd.b):
+                raise CommandError(f"call {name!r} is bridged with {leg.partner!r}")
+        a.playback = None  # hold music or a prompt would talk over the agent
+        b.playback = None
+        a.partner, b.partner = cmd.b, cmd.a
+        self._connect(a, b)
+        log.info("bridged %s and %s", cmd.a, cmd.b)
+
+    def _connect(self, a: Leg, b: Leg) -> None:
+        """Both directions through the conference bridge, once both have audio (again)."""
+        if a.audio is not None and b.audio is not None:
+            a.audio.startTransmit(b.audio)
+            b.audio.startTransmit(a.audio)
+
+    def _unbridge(self, cmd: protocol.Unbridge) -> None:
+        a, b = self._leg(cmd.a), self._leg(cmd.b)
+        if a.partner != cmd.b or b.partner != cmd.a:
+            raise CommandError(f"{cmd.a!r} and {cmd.b!r} are not bridged")
+        a.partner = b.partner = None
+        if a.audio is not None and b.audio is not None:
+            a.audio.stopTransmit(b.audio)
+            b.audio.stopTransmit(a.audio)
+
     def _stats(self, cmd: protocol.StatsRequest) -> None:
         live = [leg for leg in self.legs.values() if not leg.ended]
         self.events.send(
@@ -260,26 +361,67 @@ class Worker:
 
     def call_state(self, call: MediaCall) -> None:
         info = call.getInfo()
-        if info.state != pj.PJSIP_INV_STATE_DISCONNECTED:
-            return
         leg = self.legs.get(call.sip_call_id)
         if leg is None or leg.ended:
+            return
+        if info.state != pj.PJSIP_INV_STATE_DISCONNECTED:
+            if leg.outbound:
+                self._dial_progress(call.sip_call_id, leg, info.state, info.lastStatusCode)
             return
         leg.ended = True
         if leg.transfer is not None:
             outcome = leg.transfer.on_call_ended()
             if outcome is not None:
                 self.events.send(outcome)
-        self.events.send(
-            protocol.HungUp(
-                call=call.sip_call_id,
-                code=info.lastStatusCode,
-                reason=info.lastReason,
-                by="local" if leg.hangup_requested else "remote",
+        call_id = call.sip_call_id
+        if leg.outbound and not leg.answered:
+            code, reason = dialing.failure(info.lastStatusCode, info.lastReason, leg.failure)
+            log.info("dial %s failed: %d %s", call_id, code, reason)
+            self.events.send(protocol.LegFailed(call=call_id, code=code, reason=reason))
+        else:
+            self.events.send(
+                protocol.HungUp(
+                    call=call_id,
+                    code=info.lastStatusCode,
+                    reason=info.lastReason,
+                    by="local" if leg.hangup_requested else "remote",
+                )
             )
-        )
-        # pjsua2 still uses the Call inside this callback: let go of it after we return.
-        self._later.append(lambda: self._forget(call.sip_call_id, leg))
+        # pjsua2 still uses the Call inside this callback: let go of it after we return, and
+        # end what cannot outlive it (its bridge partner, the agent legs placed for it).
+        self._later.append(lambda: self._forget(call_id, leg))
+        self._later.append(lambda: self._end_dependants(call_id, leg))
+
+    def _dial_progress(self, call_id: str, leg: Leg, state: int, status: int) -> None:
+        if state == pj.PJSIP_INV_STATE_EARLY and status in (180, 183) and not leg.ringing:
+            leg.ringing = True
+            self.events.send(protocol.LegRinging(call=call_id))
+        elif state == pj.PJSIP_INV_STATE_CONFIRMED and not leg.answered:
+            leg.answered = True
+            self.events.send(protocol.LegAnswered(call=call_id))
+            partner = self.legs.get(leg.partner) if leg.partner else None
+            if partner is not None:
+                self._connect(leg, partner)
+
+    def _end_dependants(self, call_id: str, ended: Leg) -> None:
+        """Either side of a bridged pair hanging up ends both legs; an agent leg never outlives
+        the caller it was dialled for (ringing: withdrawn with 487; answered: hung up)."""
+        doomed = [
+            (name, leg)
+            for name, leg in self.legs.items()
+            if not leg.ended and (name == ended.partner or leg.peer == call_id)
+        ]
+        for name, leg in doomed:
+            if leg.outbound and not leg.answered:
+                self._withdraw(name, dialing.WITHDRAWN)
+                continue
+            log.info("%s ended: hanging up %s too", call_id, name)
+            leg.partner = None
+            leg.hangup_requested = True
+            try:
+                leg.call.hangup(pj.CallOpParam())
+            except Exception as exc:  # already disconnecting
+                log.info("hangup of %s: %s", name, describe_error(exc))
 
     def _forget(self, call_id: str, leg: Leg) -> None:
         leg.playback = None
@@ -297,6 +439,11 @@ class Worker:
                 leg.audio = call.getAudioMedia(media.index)
                 if leg.playback is not None:  # media changed under a playback (re-INVITE)
                     leg.playback.startTransmit(leg.audio)
+                partner = self.legs.get(leg.partner) if leg.partner else None
+                if partner is not None and not partner.ended:
+                    self._connect(leg, partner)
+                if leg.outbound:
+                    return  # early media is not an answer: leg_answered comes with CONFIRMED
                 if not leg.answered:
                     leg.answered = True
                     self.events.send(protocol.Answered(call=call.sip_call_id))
@@ -363,6 +510,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rtp-port-count", type=int, default=40)
     parser.add_argument("--media-address", default="127.0.0.1")
     parser.add_argument("--calls", type=int, default=4)
+    parser.add_argument(
+        "--proxy", default=None, help="outbound proxy for dial legs, e.g. sip:127.0.0.1:5060;lr"
+    )
     parser.add_argument("--command-fd", type=int, default=3)
     parser.add_argument("--event-fd", type=int, default=4)
     parser.add_argument("--pj-log-level", type=int, default=1)
@@ -396,7 +546,7 @@ def main(argv: list[str] | None = None) -> int:
     ep, sip_port = create_endpoint(settings)
     doorbell = Doorbell(sip_port)
     inbox = Inbox(doorbell)
-    worker = Worker(ep, sip_port, settings, EventWriter(args.event_fd), inbox)
+    worker = Worker(ep, sip_port, settings, EventWriter(args.event_fd), inbox, args.proxy)
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         inbox.post(protocol.Shutdown(), wake=False)  # handler runs on the main thread

@@ -94,3 +94,38 @@ class OwnRequest:
     data: bytes
     interval: float
     timers: Timers = field(default_factory=Timers)
+
+
+class OutboundState(enum.Enum):
+    LOCATING = "locating"  # 100 sent to the worker, asking the locator for the agent's contact
+    PROCEEDING = "proceeding"  # INVITE forwarded to the agent, no final answer yet
+    ANSWERED = "answered"  # the agent's 2xx relayed, the worker's ACK not yet
+    CONFIRMED = "confirmed"  # ACK forwarded
+    TERMINATING = "terminating"  # a BYE is under way
+    COMPLETED = "completed"  # final non-2xx sent to the worker: a tombstone for 64*T1
+
+
+@dataclass
+class OutboundDialog:
+    """A worker's own call to an agent (an agent leg): the worker is the UAC, the agent's
+    phone the UAS. Kept apart from :class:`Dialog` (caller -> worker) so neither direction's
+    rules leak into the other; after a final error it stays as its own tombstone.
+    """
+
+    call_id: str
+    worker: Address
+    invite: SipRequest  # the worker's INVITE as received (Via stamped)
+    invite_branch: str  # the worker's branch: its retransmissions and CANCEL carry it
+    state: OutboundState = OutboundState.LOCATING
+    agent: Flow | None = None  # the located contact's flow
+    forwarded: SipRequest | None = None  # the INVITE as sent to the agent
+    forwarded_bytes: bytes = b""
+    forwarded_branch: str = ""
+    agent_responded: bool = False
+    last_provisional: bytes = b""  # replayed to the worker's INVITE retransmissions
+    final: bytes = b""  # COMPLETED: the final answer replayed until the worker ACKs it
+    ack_to_agent: bytes = b""  # our ACK of the agent's final error, replayed if it repeats
+    acked: bool = False
+    cancelled: bool = False
+    ended: bool = False
+    timers: Timers = field(default_factory=Timers)

@@ -16,6 +16,7 @@ from twisted.internet.defer import Deferred, DeferredList, maybeDeferred
 from twisted.internet.interfaces import IListeningPort
 
 from callcenter.sip.admission import CallAdmission
+from callcenter.sip.locator import ContactLocator
 from callcenter.sip.proxy import MethodService, SipProxy
 from callcenter.sip.settings import FrontSettings
 from callcenter.sip.transport import (
@@ -33,12 +34,19 @@ __all__ = ["FrontSettings", "SipFront"]
 class SipFront:
     """The service's SIP face. ``reactor`` must provide IReactorUDP, IReactorTCP, IReactorTime."""
 
-    def __init__(self, reactor: Any, settings: FrontSettings, admission: CallAdmission) -> None:
+    def __init__(
+        self,
+        reactor: Any,
+        settings: FrontSettings,
+        admission: CallAdmission,
+        locator: ContactLocator | None = None,
+    ) -> None:
         self._reactor = reactor
         self.settings = settings
         self._udp = SipDatagramProtocol(self) if settings.udp else None
         self._tcp = SipStreamFactory(self, settings.max_message_size) if settings.tcp else None
-        self.proxy = SipProxy(reactor, TwistedNetwork(self._udp, self._tcp), settings, admission)
+        network = TwistedNetwork(self._udp, self._tcp)
+        self.proxy = SipProxy(reactor, network, settings, admission, locator)
         self._ports: list[IListeningPort] = []
 
     # MessageSink, called by the transports.
@@ -80,6 +88,10 @@ class SipFront:
 
     def stats(self) -> dict[str, object]:
         return self.proxy.stats_dict()
+
+    def set_contact_locator(self, locator: ContactLocator | None) -> None:
+        """Route the media workers' INVITEs (agent legs) to the contacts ``locator`` finds."""
+        self.proxy.set_contact_locator(locator)
 
     def add_method_service(self, method: str, service: MethodService) -> None:
         """Let ``service`` answer out-of-dialog ``method`` requests (e.g. the registrar)."""

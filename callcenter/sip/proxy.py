@@ -6,6 +6,14 @@ worker it names; everything else in that dialog follows by Call-ID. The front ke
 transaction state to make UDP behave (answer retransmissions, ACK a worker's error answers,
 retransmit toward a silent worker) and to end a dialog itself when a worker dies.
 
+Outbound (agent legs): an initial INVITE from a worker that holds a dialog with us is a call
+to an agent. Its Request-URI user is looked up with the :class:`ContactLocator` (none set:
+``403``); no such AOR: ``404``; no live binding: ``480``. Otherwise the INVITE goes to the first
+contact's flow (NAT: where its REGISTER came from) with our Via and Record-Route, so the
+ACK/BYE/re-INVITE of both sides come through us. We answer the worker ``100`` at once,
+retransmit toward a UDP phone ourselves, ACK the phone's error answers (and pass them on),
+forward the worker's CANCEL, and time out a phone that never answers (``408``).
+
 No sockets here: messages come in as ``(bytes, Flow)`` and go out through a
 :class:`~callcenter.sip.transport.Network`; time comes from an ``IReactorTime``. Unit tests
 drive it with a fake network and ``twisted.internet.task.Clock``.
@@ -15,11 +23,13 @@ drive it with a fake network and ``twisted.internet.task.Clock``.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import inspect
 import logging
 import secrets
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TypeAlias, TypeVar
 
 from twisted.internet.defer import Deferred, fail, succeed
@@ -27,7 +37,14 @@ from twisted.python.failure import Failure
 
 from callcenter.sip.admission import Admission, CallAdmission, InboundCall, Reject, RouteTo
 from callcenter.sip.clock import Scheduler
-from callcenter.sip.dialogs import Completed, Dialog, DialogState, OwnRequest
+from callcenter.sip.dialogs import (
+    Completed,
+    Dialog,
+    DialogState,
+    OutboundDialog,
+    OutboundState,
+    OwnRequest,
+)
 from callcenter.sip.fields import (
     BRANCH_MAGIC,
     display_name_text,
@@ -35,6 +52,7 @@ from callcenter.sip.fields import (
     parse_uri,
     parse_via,
 )
+from callcenter.sip.locator import ContactLocator, Location
 from callcenter.sip.message import (
     Headers,
     MessageHead,
@@ -75,18 +93,23 @@ class SipProxy:
         network: Network,
         settings: FrontSettings,
         admission: CallAdmission,
+        locator: ContactLocator | None = None,
     ) -> None:
         self._clock = clock
         self._network = network
         self._settings = settings
         self._admission = admission
+        self._locator = locator
         self._dialogs: dict[str, Dialog] = {}
+        self._outbound: dict[str, OutboundDialog] = {}
         self._completed: dict[str, Completed] = {}
         self._own: dict[str, OwnRequest] = {}
         self._workers: Counter[Address] = Counter()
         self._services: dict[str, MethodService] = {}
         self.stats = FrontStats()
         self._names = {settings.via_host.lower(), settings.host.lower()}
+        if settings.host in ("", "0.0.0.0", "::"):
+            self._names.add("127.0.0.1")  # workers on this host reach a wildcard on loopback
         self._limit_requests = self._limiter(settings.request_rate, settings.request_burst)
         self._limit_invites = self._limiter(settings.invite_rate, settings.invite_burst)
         self._limit_rejects = self._limiter(settings.reject_rate, settings.reject_burst)
@@ -102,11 +125,17 @@ class SipProxy:
         """Answer out-of-dialog ``method`` requests with ``service`` (REGISTER goes here)."""
         self._services[method.upper()] = service
 
+    def set_contact_locator(self, locator: ContactLocator | None) -> None:
+        """Route the workers' INVITEs to agents with ``locator`` (None: refuse them, 403)."""
+        self._locator = locator
+
     def dialog_count(self) -> int:
-        return len(self._dialogs)
+        """Live dialogs: callers' calls and agent legs (tombstones not counted)."""
+        outbound = sum(1 for d in self._outbound.values() if d.state is not OutboundState.COMPLETED)
+        return len(self._dialogs) + outbound
 
     def stats_dict(self) -> dict[str, object]:
-        return self.stats.as_dict(len(self._dialogs))
+        return self.stats.as_dict(self.dialog_count())
 
     def abort_dialog(self, call_id: str, reason: str) -> None:
         """The dialog's worker is gone: end the call toward the caller and forget it."""
@@ -132,6 +161,9 @@ class SipProxy:
             completed.timers.cancel_all()
         for own in self._own.values():
             own.timers.cancel_all()
+        for outbound in self._outbound.values():
+            outbound.timers.cancel_all()
+        self._outbound.clear()
         self._dialogs.clear()
         self._completed.clear()
         self._own.clear()
@@ -224,6 +256,10 @@ class SipProxy:
             if self._looped(request):
                 self._reply_error(flow, request, 482)
                 return
+        outbound = self._outbound.get(call_id)
+        if outbound is not None:
+            self._outbound_request(request, flow, outbound)
+            return
         to_tag = request.to_tag
         if method == "ACK":
             self._caller_ack(request, dialog)
@@ -231,8 +267,7 @@ class SipProxy:
             self._caller_cancel(request, flow, dialog)
         elif method == "INVITE" and to_tag is None:
             if from_worker:
-                # Workers' own outbound calls (agent legs) are routed by a later feature.
-                self._reply_error(flow, request, 403, "Outbound Calls Not Routed")
+                self._outbound_invite(request, flow)
             else:
                 self._initial_invite(request, flow, dialog)
         elif to_tag is not None:
@@ -572,6 +607,10 @@ class SipProxy:
             self._own_response(branch)
             return
         call_id = response.call_id
+        outbound = self._outbound.get(call_id)
+        if outbound is not None:
+            self._outbound_response(outbound, response, branch)
+            return
         cseq = response.cseq
         dialog = self._dialogs.get(call_id)
         if (
@@ -638,6 +677,295 @@ class SipProxy:
             self.stats.dropped += 1
             return
         own.timers.cancel_all()
+
+    # -- outbound: a worker's INVITE to an agent -----------------------------------------
+
+    def _outbound_invite(self, request: SipRequest, flow: Flow) -> None:
+        if self._locator is None:
+            self._reply_error(flow, request, 403, "Outbound Calls Not Routed")
+            return
+        aor = parse_uri(request.uri).user
+        if not aor:
+            self._reply_error(flow, request, 404, "Not Found (no user in the Request-URI)")
+            return
+        dialog = OutboundDialog(
+            call_id=request.call_id,
+            worker=flow.address,
+            invite=request,
+            invite_branch=request.top_via.branch or "",
+        )
+        self._outbound[dialog.call_id] = dialog
+        self._workers[dialog.worker] += 1
+        trying = self._respond_to(request, 100)
+        dialog.last_provisional = trying.to_bytes()
+        self._network.send(flow, dialog.last_provisional)
+        dialog.timers.set(
+            "lifetime",
+            self._clock.callLater(
+                self._settings.max_dialog_seconds, self._end_outbound, dialog, "expired"
+            ),
+        )
+        try:
+            result = _location_deferred(self._locator.locate(aor))
+        except Exception:
+            result = fail()
+        result.addCallbacks(
+            self._located, self._locate_failed, callbackArgs=(dialog,), errbackArgs=(dialog,)
+        )
+        result.addErrback(self._internal_error)
+
+    def _located(self, location: Location, dialog: OutboundDialog) -> None:
+        if dialog.ended or dialog.state is not OutboundState.LOCATING:
+            return  # cancelled while the locator was looking
+        if location is None:
+            self._outbound_final(dialog, 404, "Not Found")
+        elif not location:
+            self._outbound_final(dialog, 480, "Temporarily Unavailable")
+        else:
+            self._forward_outbound(dialog, location[0].uri, location[0].flow)
+
+    def _locate_failed(self, failure: Failure, dialog: OutboundDialog) -> None:
+        log.error("locating %s failed: %s", dialog.invite.uri, failure.getTraceback())
+        if not dialog.ended and dialog.state is OutboundState.LOCATING:
+            self._outbound_final(dialog, 500, "Server Internal Error")
+
+    def _forward_outbound(self, dialog: OutboundDialog, uri: str, agent: Flow) -> None:
+        request = dialog.invite
+        forwarded = SipRequest(
+            method="INVITE", uri=uri, headers=request.headers.copy(), body=request.body
+        )
+        self._strip_our_routes(forwarded)
+        # RFC 5658: the entry facing the agent (the UAS) on top, the worker's below it.
+        forwarded.headers.add_first("Record-Route", self._record_route("udp"))
+        if agent.transport == "tcp":
+            forwarded.headers.add_first("Record-Route", self._record_route("tcp"))
+        branch = self._derive_branch(request)
+        self._prepare_forward(forwarded, branch, agent.transport.upper())
+        dialog.state = OutboundState.PROCEEDING
+        dialog.agent = agent
+        dialog.forwarded = forwarded
+        dialog.forwarded_branch = branch
+        dialog.forwarded_bytes = forwarded.to_bytes()
+        log.info("agent leg %s: INVITE %s via %s", dialog.call_id, uri, agent)
+        if not self._network.send(agent, dialog.forwarded_bytes):
+            self._outbound_final(dialog, 480, "Temporarily Unavailable (no connection)")
+            return
+        t1 = self._settings.t1
+        if agent.transport == "udp":
+            dialog.timers.set("A", self._clock.callLater(t1, self._outbound_timer_a, dialog, t1))
+        dialog.timers.set("B", self._clock.callLater(64 * t1, self._outbound_timer_b, dialog))
+        timeout = self._settings.invite_timeout
+        dialog.timers.set("C", self._clock.callLater(timeout, self._outbound_timer_c, dialog))
+
+    def _outbound_timer_a(self, dialog: OutboundDialog, interval: float) -> None:
+        if dialog.ended or dialog.agent_responded or dialog.agent is None:
+            return
+        self._network.send(dialog.agent, dialog.forwarded_bytes)
+        interval *= 2
+        dialog.timers.set(
+            "A", self._clock.callLater(interval, self._outbound_timer_a, dialog, interval)
+        )
+
+    def _outbound_timer_b(self, dialog: OutboundDialog) -> None:
+        if not dialog.ended and not dialog.agent_responded:
+            log.warning("agent leg %s: %s never answered", dialog.call_id, dialog.agent)
+            self._outbound_final(dialog, 408, "Request Timeout")
+
+    def _outbound_timer_c(self, dialog: OutboundDialog) -> None:
+        if not dialog.ended and dialog.state is OutboundState.PROCEEDING:
+            self._send_cancel_to_agent(dialog)
+            self._outbound_final(dialog, 408, "Request Timeout")
+
+    def _outbound_request(self, request: SipRequest, flow: Flow, dialog: OutboundDialog) -> None:
+        """A request in (or retransmitted into) an agent leg, from either side."""
+        method = request.method
+        from_worker = flow == Flow("udp", dialog.worker)
+        if method == "ACK":
+            self._outbound_ack_received(request, from_worker, dialog)
+        elif method == "CANCEL":
+            self._outbound_cancel(request, flow, dialog)
+        elif method == "INVITE" and request.to_tag is None:
+            if from_worker and request.top_via.branch == dialog.invite_branch:
+                self.stats.retransmissions_absorbed += 1
+                self._network.send(flow, dialog.final or dialog.last_provisional)
+            else:
+                self._reply_error(flow, request, 482, "Loop Detected (merged request)")
+        elif (
+            request.to_tag is None
+            or dialog.agent is None
+            or dialog.state in (OutboundState.LOCATING, OutboundState.COMPLETED)
+        ):
+            self._reply_error(flow, request, 481)
+        else:
+            if method == "INVITE":
+                self._reply(flow, self._respond_to(request, 100))
+            if from_worker:
+                self._forward_to(request, dialog.agent, dialog.agent.transport.upper())
+            else:
+                self._forward_to(request, Flow("udp", dialog.worker), "UDP")
+            if method == "BYE":
+                dialog.state = OutboundState.TERMINATING
+                dialog.timers.set(
+                    "bye",
+                    self._clock.callLater(
+                        64 * self._settings.t1, self._end_outbound, dialog, "BYE unanswered"
+                    ),
+                )
+
+    def _outbound_ack_received(
+        self, request: SipRequest, from_worker: bool, dialog: OutboundDialog
+    ) -> None:
+        if dialog.state is OutboundState.COMPLETED:
+            dialog.acked = True  # the worker's ACK of the final error we passed on
+            dialog.timers.cancel("G")
+        elif from_worker and dialog.agent is not None and request.to_tag is not None:
+            if dialog.state is OutboundState.ANSWERED:
+                dialog.state = OutboundState.CONFIRMED
+            self._forward_to(request, dialog.agent, dialog.agent.transport.upper())
+        else:
+            self.stats.dropped += 1
+
+    def _outbound_cancel(self, request: SipRequest, flow: Flow, dialog: OutboundDialog) -> None:
+        if flow != Flow("udp", dialog.worker) or request.top_via.branch != dialog.invite_branch:
+            self._reply_error(flow, request, 481)
+            return
+        self._reply(flow, self._respond_to(request, 200))
+        if dialog.cancelled or dialog.state not in (
+            OutboundState.LOCATING,
+            OutboundState.PROCEEDING,
+        ):
+            return
+        dialog.cancelled = True
+        if dialog.state is OutboundState.LOCATING:
+            self._outbound_final(dialog, 487, "Request Terminated")
+            return
+        self._send_cancel_to_agent(dialog)
+        if not dialog.agent_responded:
+            # Nothing reached the phone yet (or its answers are lost): do not keep the worker
+            # waiting 64*T1 for a 487 that may never come.
+            self._outbound_final(dialog, 487, "Request Terminated")
+            return
+        wait = 64 * self._settings.t1
+        dialog.timers.set(
+            "cancel", self._clock.callLater(wait, self._outbound_cancel_timeout, dialog)
+        )
+
+    def _outbound_cancel_timeout(self, dialog: OutboundDialog) -> None:
+        if not dialog.ended and dialog.state is OutboundState.PROCEEDING:
+            self._outbound_final(dialog, 487, "Request Terminated")
+
+    def _send_cancel_to_agent(self, dialog: OutboundDialog) -> None:
+        forwarded = dialog.forwarded
+        if forwarded is None or dialog.agent is None:
+            return
+        headers = Headers()
+        headers.add("Via", self._via(dialog.agent.transport.upper(), dialog.forwarded_branch))
+        headers.add("Max-Forwards", "70")
+        headers.add("From", forwarded.headers.get("From") or "")
+        headers.add("To", forwarded.headers.get("To") or "")
+        headers.add("Call-ID", forwarded.call_id)
+        headers.add("CSeq", f"{forwarded.cseq.number} CANCEL")
+        for route in forwarded.headers.get_all("Route"):
+            headers.add("Route", route)
+        headers.add("User-Agent", self._settings.server_name)
+        cancel = SipRequest(method="CANCEL", uri=forwarded.uri, headers=headers)
+        self._send_own(dialog.agent, cancel, dialog.forwarded_branch)
+
+    def _outbound_response(
+        self, dialog: OutboundDialog, response: SipResponse, branch: str
+    ) -> None:
+        """A response from the agent's side (our Via already popped)."""
+        status = response.status
+        if response.cseq.method == "INVITE" and branch == dialog.forwarded_branch:
+            dialog.agent_responded = True
+            dialog.timers.cancel("A")
+            dialog.timers.cancel("B")
+            if dialog.state is OutboundState.COMPLETED:
+                if status >= 300 and dialog.ack_to_agent and dialog.agent is not None:
+                    self._network.send(dialog.agent, dialog.ack_to_agent)
+                return
+            if status == 100:
+                return  # hop by hop: the worker had ours
+            if status < 200:
+                data = self._relay(response)
+                if data:
+                    dialog.last_provisional = data
+            elif status < 300:
+                if dialog.state is OutboundState.PROCEEDING:
+                    dialog.state = OutboundState.ANSWERED
+                    dialog.timers.cancel("C")
+                    dialog.timers.cancel("cancel")
+                self._relay(response)  # and every 2xx retransmission: the worker ACKs them
+            else:
+                self._agent_refused(dialog, response)
+            return
+        if status == 100:
+            return
+        self._relay(response)
+        if response.cseq.method == "BYE" and status >= 200:
+            self._end_outbound(dialog, "BYE answered")
+
+    def _agent_refused(self, dialog: OutboundDialog, response: SipResponse) -> None:
+        """A final error from the phone (486, 603, 487 after CANCEL...): ACK it ourselves
+        (RFC 3261 16.7: the ACK of a non-2xx is hop by hop) and pass it to the worker."""
+        forwarded = dialog.forwarded
+        assert forwarded is not None and dialog.agent is not None
+        headers = Headers()
+        headers.add("Via", self._via(dialog.agent.transport.upper(), dialog.forwarded_branch))
+        headers.add("Max-Forwards", "70")
+        headers.add("From", forwarded.headers.get("From") or "")
+        headers.add("To", response.headers.get("To") or "")
+        headers.add("Call-ID", forwarded.call_id)
+        headers.add("CSeq", f"{forwarded.cseq.number} ACK")
+        for route in forwarded.headers.get_all("Route"):
+            headers.add("Route", route)
+        ack = SipRequest(method="ACK", uri=forwarded.uri, headers=headers).to_bytes()
+        self._network.send(dialog.agent, ack)
+        dialog.ack_to_agent = ack
+        self._outbound_complete(dialog, response)
+
+    def _outbound_final(self, dialog: OutboundDialog, status: int, reason: str) -> None:
+        """Our own final error answer to the worker's INVITE."""
+        self.stats.rejects[status] += 1
+        to_tag = hashlib.sha256(f"{dialog.call_id}|{dialog.invite_branch}".encode()).hexdigest()
+        response = self._respond_to(dialog.invite, status, reason, to_tag=to_tag[:16])
+        self._outbound_complete(dialog, response)
+
+    def _outbound_complete(self, dialog: OutboundDialog, response: SipResponse) -> None:
+        """Send a final error to the worker and keep the dialog as a tombstone for 64*T1:
+        replay it to the worker until ACKed (Timer G), and absorb late copies."""
+        log.info("agent leg %s: %d %s", dialog.call_id, response.status, response.reason)
+        dialog.timers.cancel_all()
+        dialog.state = OutboundState.COMPLETED
+        via = response.top_via
+        dialog.final = response.to_bytes()
+        self._network.send(Flow(via.transport.lower(), via.response_address()), dialog.final)
+        t1 = self._settings.t1
+        dialog.timers.set("G", self._clock.callLater(t1, self._outbound_timer_g, dialog, t1))
+        dialog.timers.set(
+            "H", self._clock.callLater(64 * t1, self._end_outbound, dialog, "completed")
+        )
+
+    def _outbound_timer_g(self, dialog: OutboundDialog, interval: float) -> None:
+        if dialog.ended or dialog.acked:
+            return
+        self._network.send(Flow("udp", dialog.worker), dialog.final)
+        interval = min(interval * 2, self._settings.t2)
+        dialog.timers.set(
+            "G", self._clock.callLater(interval, self._outbound_timer_g, dialog, interval)
+        )
+
+    def _end_outbound(self, dialog: OutboundDialog, why: str) -> None:
+        if dialog.ended:
+            return
+        log.debug("agent leg %s forgotten: %s", dialog.call_id, why)
+        dialog.ended = True
+        dialog.timers.cancel_all()
+        if self._outbound.get(dialog.call_id) is dialog:
+            del self._outbound[dialog.call_id]
+        self._workers[dialog.worker] -= 1
+        if self._workers[dialog.worker] <= 0:
+            del self._workers[dialog.worker]
 
     # -- building and sending ------------------------------------------------------------
 
@@ -856,6 +1184,18 @@ _T = TypeVar("_T")
 
 def _as_deferred(value: _T | Deferred[_T]) -> Deferred[_T]:
     return value if isinstance(value, Deferred) else succeed(value)
+
+
+def _location_deferred(
+    value: Location | Deferred[Location] | Awaitable[Location],
+) -> Deferred[Location]:
+    """A locator's answer as a Deferred: a plain value, a Deferred, or an asyncio awaitable
+    (the registrar's store is ``redis.asyncio``; the controller runs on the asyncio reactor)."""
+    if isinstance(value, Deferred):
+        return value
+    if inspect.isawaitable(value):
+        return Deferred.fromFuture(asyncio.ensure_future(value))
+    return succeed(value)
 
 
 def _random_tag() -> str:
