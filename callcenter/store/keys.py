@@ -19,3 +19,50 @@ REGISTERED = PREFIX + "registered"  # Sorted set: AOR scored by its latest bindi
 def registration(aor: str) -> str:
     """Hash: an AOR's bindings, contact URI → binding as JSON (expires with its last one)."""
     return f"{PREFIX}reg:{aor}"
+
+
+# Routing (callcenter.store.routing). The Lua scripts in callcenter/store/lua build the same
+# names from PREFIX (passed in as their first argument): keep both in step.
+AGENTS = PREFIX + "agents"  # Set: ids of configured agents
+AGENTS_REGISTERED = PREFIX + "agents:registered"  # Sorted set: agent id → registered until
+ROUTING_QUEUES = PREFIX + "rqs"  # Set: names of configured routing queues
+
+
+def agent(agent_id: str) -> str:
+    """Hash: the agent's live record (state and stats), see ``routing.codec``."""
+    return f"{PREFIX}agent:{agent_id}"
+
+
+def agent_skills(agent_id: str) -> str:
+    """Hash: skill → level (config-derived)."""
+    return f"{PREFIX}agent-skills:{agent_id}"
+
+
+def agent_config(agent_id: str) -> str:
+    """Hash: name, sip_username, queues (JSON list), config-derived."""
+    return f"{PREFIX}agent-config:{agent_id}"
+
+
+def routing_queue(name: str) -> str:
+    """Hash: a queue's routing config (strategy, weight, decline_retry, skills, steps)."""
+    return f"{PREFIX}rq:{name}"
+
+
+def queue_members(name: str) -> str:
+    """Set: ids of the agents serving the queue."""
+    return f"{PREFIX}rq-members:{name}"
+
+
+def queue_available(name: str) -> str:
+    """Sorted set: available member agents scored by the queue strategy's primary key."""
+    return f"{PREFIX}rq-available:{name}"
+
+
+def queue_waiting(name: str) -> str:
+    """Sorted set: waiting call ids scored by ``policy.queue_score``."""
+    return f"{PREFIX}rq-waiting:{name}"
+
+
+def waiting_call(call_id: str) -> str:
+    """Hash: a queued call (queue, priority, entered_at, score, skills, d:<agent>, agent)."""
+    return f"{PREFIX}wait:{call_id}"
