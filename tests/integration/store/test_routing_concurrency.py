@@ -82,10 +82,10 @@ class Controller:
         lock = f"{self.name}:{match.call_id}:{match.agent_id}"
         if not await self.client.set(f"audit:agent:{match.agent_id}", lock, nx=True):
             other = await self.client.get(f"audit:agent:{match.agent_id}")
-            self.violations.append(f"agent {match.agent_id} claimed by {lock} and {other}")
+            self.violations.append(f"agent {match.agent_id} claimed by {lock} and {other!s}")
         if not await self.client.set(f"audit:call:{match.call_id}", lock, nx=True):
             other = await self.client.get(f"audit:call:{match.call_id}")
-            self.violations.append(f"call {match.call_id} claimed by {lock} and {other}")
+            self.violations.append(f"call {match.call_id} claimed by {lock} and {other!s}")
         self.held[match.agent_id] = match.call_id
 
     async def release(self, agent_id: str) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import pytest_twisted
 
@@ -33,7 +35,9 @@ QUEUES = [Queue("support"), Queue("sales", strategy=Strategy.FEWEST_CALLS)]
 
 
 async def _available(state: RoutingState, queue: str) -> list[tuple[str, float]]:
-    rows = await state._link.client.zrange(keys.queue_available(queue), 0, -1, withscores=True)
+    rows: list[Any] = await state._link.client.zrange(
+        keys.queue_available(queue), 0, -1, withscores=True
+    )
     return [(str(m), float(s)) for m, s in rows]
 
 
