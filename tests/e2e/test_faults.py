@@ -295,6 +295,11 @@ def processes_mentioning(path: Path) -> list[psutil.Process]:
     ]
 
 
+def unusual_rtp_base() -> int:
+    """An odd RTP port base: other services' workers (bases multiple of 20) never have it."""
+    return 50001 + 2 * (os.getpid() % 3000) + 2 * (time.monotonic_ns() % 1000)
+
+
 def workers_started_with_rtp_base(base: int) -> list[psutil.Process]:
     """Media worker processes anywhere on the machine started with this RTP port base."""
     found = []
@@ -480,7 +485,7 @@ def test_write_in_flight_when_redis_freezes_is_not_duplicated(
 
 
 def test_redis_unreachable_at_start_exits_with_clear_message(tmp_path: Path) -> None:
-    rtp_base = 30000 + 100 * (os.getpid() % 200)
+    rtp_base = unusual_rtp_base()
     password = "hunter2-do-not-print"
     url = f"redis://:{password}@127.0.0.1:{free_port()}/0"
     result, took = serve_until_exit(
@@ -622,7 +627,7 @@ def test_invalid_flow_at_start_refuses_to_start(tmp_path: Path) -> None:
     flows = tmp_path / "flows"
     flows.mkdir()
     (flows / "line.yaml").write_text(BROKEN_FLOW)
-    rtp_base = 30000 + 100 * ((os.getpid() + 1) % 200)
+    rtp_base = unusual_rtp_base()
     settings = fault_settings(
         flows_dir=str(flows), numbers={MENU: "line.yaml"}, media={"rtp_port_start": rtp_base}
     )
