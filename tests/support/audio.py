@@ -83,7 +83,9 @@ def dominant_frequency(
         return 0.0
     best_start, best_energy = 0, -1.0
     for start in range(0, len(samples) - window + 1, max(1, window // 2)):
-        energy = sum(s * s for s in samples[start : start + window : 4])
+        # Every sample: a stride would alias away tones whose period divides it (1 kHz at
+        # 8 kHz has period 8, and every 4th sample of it is 0).
+        energy = sum(s * s for s in samples[start : start + window])
         if energy > best_energy:
             best_start, best_energy = start, energy
     chunk = samples[best_start : best_start + window]

@@ -8,6 +8,15 @@ answer, optionally plays a WAV to the far end, records what it hears to a WAV, a
 
 Use :func:`run_phone` (blocking) or :func:`start_phone` (several phones at once). Inside a Twisted
 test, wrap :func:`run_phone` in ``threads.deferToThread`` so the reactor keeps running.
+
+Agent mode (``--agent``, :func:`start_agent_phone`): the phone is an agent's softphone. It
+optionally REGISTERs to the front with digest auth, prints a ``{"ready": ...}`` line (its SIP
+port, the REGISTER's status), then waits for one call: rings, and answers after
+``answer_after`` seconds, or rejects it with ``reject`` (486, 603...), or never answers
+(``answer_after=None``). Once answered it plays a WAV to the far end, records what it hears and
+hangs up after ``duration`` seconds unless the far end hangs up first. Its summary
+(:class:`AgentResult`) tells what the phone showed: the caller's number and display name from
+the From header, and the INVITE's ``X-`` headers.
 """
 
 from __future__ import annotations
@@ -17,6 +26,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -64,6 +74,50 @@ class PhoneResult:
         )
 
 
+@dataclass(frozen=True)
+class AgentResult:
+    """The agent phone's JSON summary, typed."""
+
+    registered: bool
+    register_code: int  # final status of the REGISTER (0: none sent)
+    incoming: bool  # a call arrived
+    from_user: str  # the caller's number, as the phone shows it (From user part)
+    from_display: str  # From display name (e.g. "Billing: +4420...")
+    headers: dict[str, str]  # the INVITE's X- headers
+    answered: bool
+    status_code: int  # our final answer: 200, the reject code, or the far end's CANCEL's 487
+    hangup_by: str | None  # "local", "remote", or None if never connected
+    disconnect_code: int
+    disconnect_reason: str
+    ringing_seconds: float  # from the INVITE to our answer or the end of ringing
+    connected_seconds: float
+    record_to: Path | None
+    error: str | None = None
+    stderr: str = ""
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], stderr: str = "") -> AgentResult:
+        record = data.get("record_to")
+        return cls(
+            registered=bool(data.get("registered", False)),
+            register_code=int(data.get("register_code", 0)),
+            incoming=bool(data.get("incoming", False)),
+            from_user=str(data.get("from_user", "")),
+            from_display=str(data.get("from_display", "")),
+            headers=dict(data.get("headers", {})),
+            answered=bool(data.get("answered", False)),
+            status_code=int(data.get("status_code", 0)),
+            hangup_by=data.get("hangup_by"),
+            disconnect_code=int(data.get("disconnect_code", 0)),
+            disconnect_reason=str(data.get("disconnect_reason", "")),
+            ringing_seconds=float(data.get("ringing_seconds", 0.0)),
+            connected_seconds=float(data.get("connected_seconds", 0.0)),
+            record_to=Path(record) if record else None,
+            error=data.get("error"),
+            stderr=stderr,
+        )
+
+
 class RunningPhone:
     """A phone process in flight; always ``wait`` or ``kill`` it (fixtures: ``kill`` in finally)."""
 
@@ -76,8 +130,24 @@ class RunningPhone:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
         )
+        self._first_line: bytes | None = None
 
-    def wait(self, timeout: float | None = None) -> PhoneResult:
+    def wait_ready(self, timeout: float = 15.0) -> dict[str, Any]:
+        """Agent mode: block until the phone printed its ``ready`` line (registered if asked)."""
+        assert self.process.stdout is not None
+        stdout = self.process.stdout
+        lines: list[bytes] = []
+        reader = threading.Thread(target=lambda: lines.append(stdout.readline()), daemon=True)
+        reader.start()
+        reader.join(timeout)
+        if not lines or not lines[0].strip():
+            self.kill()
+            raise RuntimeError("agent phone never got ready")
+        self._first_line = lines[0]
+        ready: dict[str, Any] = json.loads(lines[0])
+        return ready
+
+    def _summary(self, timeout: float | None) -> tuple[dict[str, Any], str]:
         try:
             out, err = self.process.communicate(timeout=timeout or self._timeout)
         except subprocess.TimeoutExpired:
@@ -89,7 +159,15 @@ class RunningPhone:
             raise RuntimeError(
                 f"phone printed no summary (exit {self.process.returncode}):\n{text}"
             )
-        return PhoneResult.from_json(json.loads(lines[-1]), stderr=text)
+        summary: dict[str, Any] = json.loads(lines[-1])
+        return summary, text
+
+    def wait(self, timeout: float | None = None) -> PhoneResult:
+        return PhoneResult.from_json(*self._summary(timeout))
+
+    def wait_agent(self, timeout: float | None = None) -> AgentResult:
+        """Agent mode: block until the phone's call (or its wait) is over."""
+        return AgentResult.from_json(*self._summary(timeout))
 
     def kill(self) -> None:
         if self.process.poll() is None:
@@ -106,6 +184,7 @@ def phone_args(
     play: Path | str | None = None,
     answer_timeout: float = 15.0,
     python: str = sys.executable,
+    loop: bool = False,
 ) -> list[str]:
     args = [python, "-m", "tests.support.phone", target_uri, "--duration", str(duration)]
     args += ["--answer-timeout", str(answer_timeout)]
@@ -115,7 +194,44 @@ def phone_args(
         args += ["--record", str(record_to)]
     if play is not None:
         args += ["--play", str(play)]
+    if loop:
+        args.append("--loop")
     return args
+
+
+def start_agent_phone(
+    *,
+    port: int = 0,
+    answer_after: float | None = 1.0,
+    reject: int | None = None,
+    duration: float = 30.0,
+    wait: float = 30.0,
+    play: Path | str | None = None,
+    record_to: Path | str | None = None,
+    register: str | None = None,
+    username: str = "agent1",
+    password: str = "",
+) -> RunningPhone:
+    """Start an agent softphone on ``127.0.0.1:port``; call ``wait_ready`` before dialling it.
+
+    ``answer_after``: seconds of ringing before it answers (None: never); ``reject``: answer
+    with this error code after ``answer_after`` seconds instead. ``wait``: how long it waits for
+    a call. ``register``: the front's URI (``sip:127.0.0.1:5060``) to REGISTER to as
+    ``username`` with ``password`` (digest). The played WAV loops while the call lasts.
+    """
+    args = [sys.executable, "-m", "tests.support.phone", "--agent", "--port", str(port)]
+    args += ["--duration", str(duration), "--wait", str(wait)]
+    if answer_after is not None:
+        args += ["--answer-after", str(answer_after)]
+    if reject is not None:
+        args += ["--reject", str(reject)]
+    if play is not None:
+        args += ["--play", str(play), "--loop"]
+    if record_to is not None:
+        args += ["--record", str(record_to)]
+    if register is not None:
+        args += ["--register", register, "--username", username, "--password", password]
+    return RunningPhone(args, timeout=wait + duration + 30.0)
 
 
 def start_phone(
@@ -126,8 +242,9 @@ def start_phone(
     record_to: Path | str | None = None,
     play: Path | str | None = None,
     answer_timeout: float = 15.0,
+    loop: bool = False,
 ) -> RunningPhone:
-    """Start a phone calling ``target_uri``; returns at once."""
+    """Start a phone calling ``target_uri``; returns at once. ``loop``: repeat ``play``."""
     args = phone_args(
         target_uri,
         dtmf=dtmf,
@@ -135,6 +252,7 @@ def start_phone(
         record_to=record_to,
         play=play,
         answer_timeout=answer_timeout,
+        loop=loop,
     )
     return RunningPhone(args, timeout=answer_timeout + duration + 30.0)
 
@@ -172,14 +290,29 @@ def _parse_dtmf(text: str) -> DtmfStep:
 
 def _phone_main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="pjsua2 test softphone")
-    parser.add_argument("target")
+    parser.add_argument("target", nargs="?")
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--answer-timeout", type=float, default=15.0)
     parser.add_argument("--dtmf", type=_parse_dtmf, action="append", default=[])
     parser.add_argument("--record")
     parser.add_argument("--play")
+    parser.add_argument("--loop", action="store_true", help="repeat --play")
     parser.add_argument("--pj-log-level", type=int, default=1)
+    parser.add_argument("--agent", action="store_true", help="wait for a call (agent phone)")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--wait", type=float, default=30.0)
+    parser.add_argument("--answer-after", type=float, default=None)
+    parser.add_argument("--reject", type=int, default=None)
+    parser.add_argument("--register")
+    parser.add_argument("--username", default="agent1")
+    parser.add_argument("--password", default="")
     args = parser.parse_args(argv)
+    if args.agent:
+        from tests.support.agent_phone import agent_main
+
+        return agent_main(args)
+    if not args.target:
+        parser.error("a target URI is needed (or --agent)")
 
     summary_fd = os.dup(1)
     os.dup2(2, 1)  # pjsua writes to stdout; only the JSON summary may go there
@@ -237,7 +370,7 @@ def _phone_main(argv: list[str] | None = None) -> int:
                         keep["recorder"] = recorder
                     if args.play:
                         player = pj.AudioMediaPlayer()
-                        player.createPlayer(args.play, pj.PJMEDIA_FILE_NO_LOOP)
+                        player.createPlayer(args.play, 0 if args.loop else pj.PJMEDIA_FILE_NO_LOOP)
                         player.startTransmit(audio)
                         keep["player"] = player
 
