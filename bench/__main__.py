@@ -1,4 +1,7 @@
-"""``python -m bench ivr [--quick]`` (or ``./dev bench ivr``): run and print the IVR benchmark."""
+"""``python -m bench ivr [--quick]`` or ``python -m bench routing`` (or ``./dev bench ...``).
+
+Runs a benchmark and prints its figures with the machine they were measured on.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ import platform
 
 import psutil
 
-from bench import ivr
+from bench import ivr, routing
 
 
 def main() -> None:
@@ -20,11 +23,20 @@ def main() -> None:
     run.add_argument("--rates", type=float, nargs="+", default=[20, 40, 60, 80])
     run.add_argument("--rate-seconds", type=int, default=30)
     run.add_argument("--quick", action="store_true", help="small smoke run (10 calls, 5 calls/s)")
+    rt = sub.add_parser("routing", help="match_call / match_agent decision latency in Redis")
+    rt.add_argument("--agents", type=int, default=1000)
+    rt.add_argument("--queues", type=int, default=100)
+    rt.add_argument("--calls", type=int, default=10_000)
+    rt.add_argument("--decisions", type=int, default=3000, help="timed decisions per phase")
     args = parser.parse_args()
     print(
         f"machine: {os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB, "
-        f"{platform.processor() or platform.machine()}, Python {platform.python_version()}"
+        f"{routing.cpu_model()}, Python {platform.python_version()}"
     )
+    if args.which == "routing":
+        for line in routing.run(args.agents, args.queues, args.calls, args.decisions):
+            print(line, flush=True)
+        return
     if args.quick:
         args.concurrent, args.hold, args.rates, args.rate_seconds = [10], 5, [5], 5
     for line in ivr.concurrency(args.concurrent, args.hold, ramp_rate=20):

@@ -35,6 +35,21 @@ local function hash_table(flat)
   return t
 end
 
+-- EscalationStep.relax
+local function relax(levels, step)
+  local relaxed = {}
+  for s, l in pairs(levels) do
+    if not step.drop_set[s] then
+      local floor = step.min_levels[s]
+      if floor ~= nil and floor < l then l = floor end
+      l = l - step.lower_by
+      if l < 1 then l = 1 end
+      relaxed[s] = l
+    end
+  end
+  return relaxed
+end
+
 -- A queue's routing config, decoded once per script run.
 local queue_cache = {}
 local function load_queue(name)
@@ -55,6 +70,11 @@ local function load_queue(name)
     for _, s in ipairs(step.drop) do drop[s] = true end
     step.drop_set = drop
   end
+  -- What every call of the queue needs at the least: its own skills after every step (IVR
+  -- skills only add, and relaxing is monotone). An agent short of it can skip the queue.
+  local least = q.skills
+  for _, step in ipairs(q.steps) do least = relax(least, step) end
+  q.least = least
   queue_cache[name] = q
   return q
 end
@@ -90,17 +110,7 @@ local function requirements(q, call, now)
   local levels = base
   for _, step in ipairs(q.steps) do
     if waited < step.after then break end
-    local relaxed = {}
-    for s, l in pairs(levels) do
-      if not step.drop_set[s] then
-        local floor = step.min_levels[s]
-        if floor ~= nil and floor < l then l = floor end
-        l = l - step.lower_by
-        if l < 1 then l = 1 end
-        relaxed[s] = l
-      end
-    end
-    levels = relaxed
+    levels = relax(levels, step)
   end
   local names = {}
   for s, _ in pairs(levels) do names[#names + 1] = s end

@@ -6,6 +6,8 @@
 -- queue is call_rank order); its first eligible call is that queue's candidate, and the
 -- candidates compare by (call_rank, call_id). At most `limit` calls are read per queue, so a
 -- head of more than `limit` calls the agent cannot take hides the rest until they move up.
+-- A queue whose least requirement (its own skills after every escalation step) the agent
+-- misses is skipped without reading its calls.
 
 local agent_id, now_s, limit = ARGV[2], ARGV[3], tonumber(ARGV[4])
 local now = tonumber(now_s)
@@ -19,7 +21,7 @@ for i = 1, #flat, 2 do have[flat[i]] = tonumber(flat[i + 1]) end
 local best_id, best_queue, best_rank
 for _, qname in ipairs(agent_queues(agent_id)) do
   local q = load_queue(qname)
-  if q ~= nil then
+  if q ~= nil and skills_ok(have, q.least) then
     local ids = redis.call('ZRANGE', k_waiting(qname), 0, limit - 1)
     for _, call_id in ipairs(ids) do
       local call = load_call(call_id)
