@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from typing import Any
 
 import redis.asyncio as redis
@@ -75,21 +76,44 @@ async def _trim(client: redis.Redis, keep: int) -> None:
             await pipe.execute()
 
 
+# Append an event once: a write whose reply was lost (Redis froze after running it) is replayed
+# by the link, so each event carries an id and the append is skipped if that id was seen.
+APPEND_ONCE = """
+if redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[1]) then
+  return redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', unpack(ARGV, 3))
+end
+return false
+"""
+SEEN_EVENT_TTL_SECONDS = 86400  # longer than any outage the link buffers through
+
+
 class EventLog:
-    """Append-only event log (a Redis Stream). Every state change of a call is one entry."""
+    """Append-only event log (a Redis Stream). Every state change of a call is one entry.
+
+    Each entry has an ``id`` field (unique per event) so that consumers, too, can tell a
+    replay from a new event.
+    """
 
     def __init__(self, link: RedisLink) -> None:
         self._link = link
+        self._append_once = link.client.register_script(APPEND_ONCE)
 
     def append(self, event_type: str, call_id: str, **data: Any) -> None:
-        fields: dict[Any, Any] = {
-            "type": event_type,
-            "call_id": call_id,
-            "at": repr(time.time()),
-            "data": json.dumps(data, separators=(",", ":")),
-        }
+        event_id = uuid.uuid4().hex
+        fields = [
+            "id", event_id,
+            "type", event_type,
+            "call_id", call_id,
+            "at", repr(time.time()),
+            "data", json.dumps(data, separators=(",", ":")),
+        ]  # fmt: skip
+        script = self._append_once
 
         async def write(client: redis.Redis) -> None:
-            await client.xadd(keys.EVENTS, fields, maxlen=EVENT_STREAM_MAXLEN, approximate=True)
+            await script(
+                keys=[keys.EVENTS, keys.event_seen(event_id)],
+                args=[SEEN_EVENT_TTL_SECONDS, EVENT_STREAM_MAXLEN, *fields],
+                client=client,
+            )
 
         self._link.submit(write)

@@ -66,3 +66,8 @@ def queue_waiting(name: str) -> str:
 def waiting_call(call_id: str) -> str:
     """Hash: a queued call (queue, priority, entered_at, score, skills, d:<agent>, agent)."""
     return f"{PREFIX}wait:{call_id}"
+
+
+def event_seen(event_id: str) -> str:
+    """String with a TTL: this event is already in the stream (replay guard)."""
+    return f"{PREFIX}event-seen:{event_id}"

@@ -251,15 +251,21 @@ def redis_record(url: str, call: str) -> dict[str, Any] | None:
     return None if raw is None else dict(json.loads(str(raw)))
 
 
-def redis_event_types(url: str, call: str) -> list[str]:
+def redis_events(url: str, call: str) -> list[dict[str, str]]:
     client = redis.Redis.from_url(url, decode_responses=True)
     try:
         entries = client.xrange("cc:events") or []
     finally:
         client.close()
     return [
-        str(fields["type"]) for _, fields in entries if fields and fields.get("call_id") == call
+        {str(k): str(v) for k, v in fields.items()}
+        for _, fields in entries
+        if fields and fields.get("call_id") == call
     ]
+
+
+def redis_event_types(url: str, call: str) -> list[str]:
+    return [event["type"] for event in redis_events(url, call)]
 
 
 def clean_env() -> dict[str, str]:
@@ -446,19 +452,10 @@ def test_redis_outage_keeps_calls_and_replays_their_records(
         service.wait_call(call_id("outage-after"), is_ended)
 
 
-def collapse_repeats(items: list[str]) -> list[str]:
+def collapse_repeats(items: list[T]) -> list[T]:
     return [item for i, item in enumerate(items) if i == 0 or item != items[i - 1]]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: RedisLink replays a write whose reply timed out although Redis may have run it "
-        "(callcenter/store/link.py _run_pending keeps the operation and retries it after the "
-        "outage); record SETs are idempotent but EventLog.append's XADD is not, so the event "
-        "stream gets the event twice and its consumers double-count"
-    ),
-)
 def test_write_in_flight_when_redis_freezes_is_not_duplicated(
     tmp_path: Path, callers: Callers, redis_server: RedisServer
 ) -> None:
@@ -477,8 +474,11 @@ def test_write_in_flight_when_redis_freezes_is_not_duplicated(
         wait_for("replay", lambda: health(service)[1]["redis"]["pending_writes"] == 0)
         record = service.wait_call(call_id("frozen-write"), is_ended)
         assert record["outcome"] == "abandoned", record
-        events = redis_event_types(redis_server.url, call_id("frozen-write"))
-        assert events == collapse_repeats(events), f"events written twice: {events}"
+        events = redis_events(redis_server.url, call_id("frozen-write"))
+        ids = [event["id"] for event in events]
+        assert len(ids) == len(set(ids)), f"events written twice: {events}"
+        facts = [(event["type"], event["data"]) for event in events]
+        assert facts == collapse_repeats(facts), f"events written twice: {facts}"
 
 
 # --- 3. Redis unreachable at start -------------------------------------------------------

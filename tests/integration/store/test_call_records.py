@@ -99,3 +99,24 @@ async def test_unreachable_redis_at_start_is_a_clear_error() -> None:
         await link.client.aclose()
 
     await as_deferred(scenario())
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_replayed_event_append_lands_once(redis_server: RedisServer) -> None:
+    """The link replays a write whose reply was lost; the event must not appear twice."""
+
+    async def scenario() -> None:
+        link = RedisLink(redis_server.url)
+        await link.connect()
+        submitted: list[Any] = []
+        link.submit = submitted.append  # type: ignore[method-assign,assignment]
+        EventLog(link).append("ivr.node", "c9", node="menu")
+        EventLog(link).append("ivr.node", "c9", node="hold")
+        for write in [submitted[0], submitted[0], submitted[1]]:  # the first one replayed
+            await write(link.client)
+        entries: list[Any] = await link.client.xrange(keys.EVENTS)  # type: ignore[assignment]
+        assert [e[1]["data"] for e in entries] == ['{"node":"menu"}', '{"node":"hold"}']
+        assert len({e[1]["id"] for e in entries}) == 2
+        await link.client.aclose()
+
+    await as_deferred(scenario())
