@@ -14,8 +14,9 @@ floor steady (10,000 waiting, a tenth available):
 - **match_agent**: a paused agent becomes ready and takes the most urgent call it can
   across its queues (walking at most 50 per queue).
 
-Each decision is also timed inside Redis (the slow log set to record every command, then
-filtered by the script's SHA), which leaves out the client and the machine's other load.
+Each decision is also timed inside Redis (the slow log switched on to record every command
+around each timed decision only, then filtered by the script's SHA), which leaves out the
+client and the machine's other load.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import redis.asyncio as redis
 
 from callcenter.domain.routing import (
     Agent,
@@ -160,17 +163,21 @@ async def build(
 async def start_slowlog(state: RoutingState) -> None:
     """Have Redis log the duration of every command (cleared now)."""
     client = state._link.client
-    await client.config_set("slowlog-max-len", 200_000)
-    await client.config_set("slowlog-log-slower-than", 0)
+    await client.config_set("slowlog-max-len", 100_000)
     await client.slowlog_reset()
+
+
+async def logging_commands(state: RoutingState, on: bool) -> None:
+    """Log every command (on) or none (off): only the timed decisions are logged."""
+    await state._link.client.config_set("slowlog-log-slower-than", 0 if on else -1)
 
 
 async def script_durations(state: RoutingState, script: str) -> list[float]:
     """Seconds each run of ``script`` took inside Redis since :func:`start_slowlog`."""
-    client = state._link.client
-    await client.config_set("slowlog-log-slower-than", 10_000)
     sha = hashlib.sha1(source(script).encode()).hexdigest()
-    entries: list[Any] = await client.slowlog_get(200_000)
+    reader = redis.Redis.from_url(state._link.url, socket_timeout=60)
+    entries: list[Any] = await reader.slowlog_get(200_000)
+    await reader.aclose()
     out = []
     for entry in entries:
         command = entry["command"]
@@ -187,9 +194,11 @@ async def phase_match_call(floor: Floor, decisions: int) -> Phase:
         now = time.time()
         call = floor.new_call(now)
         await floor.state.enqueue(call)
+        await logging_commands(floor.state, True)
         started = time.perf_counter()
         match = await floor.state.match_call(call.call_id, now)
         latencies.append(time.perf_counter() - started)
+        await logging_commands(floor.state, False)
         if match is not None:
             hits += 1
             await floor.finish(match, now, pause=False)
@@ -205,9 +214,11 @@ async def phase_match_agent(floor: Floor, decisions: int) -> Phase:
         now = time.time()
         agent_id = floor.paused.pop(floor.rng.randrange(len(floor.paused)))
         await floor.state.apply(agent_id, Ready(), now)
+        await logging_commands(floor.state, True)
         started = time.perf_counter()
         match = await floor.state.match_agent(agent_id, now)
         latencies.append(time.perf_counter() - started)
+        await logging_commands(floor.state, False)
         if match is not None:
             hits += 1
             await floor.finish(match, now, pause=True)
