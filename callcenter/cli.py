@@ -103,27 +103,46 @@ def _serve(args: argparse.Namespace) -> int:
     reactor: Any = installed
     app = CallCenter(config, reactor)
     outcome = {"code": 0}
+    stopping = {"asked": False}
+
+    def stop_once(*_: object) -> None:
+        """One shutdown, however many signals or failures ask for it."""
+        if not stopping["asked"]:
+            stopping["asked"] = True
+            reactor.stop()
 
     def started_or_failed() -> None:
-        d = app.start_deferred()
-
         def failed(failure: Any) -> None:
             error = failure.value
-            known = StartupError | RedisUnavailableError | EmbeddedRedisError | OSError | BindError
-            if isinstance(error, known):
+            if stopping["asked"]:
+                return  # stopped during start-up: not a start failure
+            known = (StartupError, ConfigError, RedisUnavailableError, EmbeddedRedisError)
+            if isinstance(error, (*known, OSError, BindError)):
                 print(f"callcenter: cannot start: {error}", file=sys.stderr)
             else:
                 print(f"callcenter: cannot start:\n{failure.getTraceback()}", file=sys.stderr)
             outcome["code"] = 1
-            reactor.stop()
+            stop_once()
 
-        d.addErrback(failed)
+        app.start_deferred().addErrback(failed)
 
     reactor.addSystemEventTrigger("before", "shutdown", app.stop_deferred)
-    signal.signal(signal.SIGHUP, lambda *_: reactor.callFromThread(app.reload_flows))
+
+    def take_signals() -> None:
+        # After Twisted installed its own (it must keep SIGCHLD to reap the workers): ours
+        # stop once, where Twisted's would raise ReactorNotRunning on a second Ctrl-C.
+        for stop_signal in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(stop_signal, lambda *_: reactor.callFromThread(stop_once))
+        signal.signal(signal.SIGHUP, lambda *_: reactor.callFromThread(app.reload_flows))
+
+    reactor.callWhenRunning(take_signals)
     # Start on the loop's first turn: "when running" triggers fire before asyncio's loop runs.
     reactor.callWhenRunning(reactor.callLater, 0, started_or_failed)
     reactor.run()
+    # Stopped: a late Ctrl-C must not kill the exit (Python's finalization would restore the
+    # default handlers, which die on the signal; SIG_IGN survives it).
+    for stop_signal in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop_signal, signal.SIG_IGN)
     return outcome["code"]
 
 
