@@ -34,12 +34,15 @@ from callcenter.media.moh import default_hold_music
 from callcenter.media.pool import PoolSettings, WorkerPool
 from callcenter.media.prompts import convert_wav, render_say
 from callcenter.roster import Roster, build_roster, check_flow_queues
+from callcenter.routing.locator import BindingLocator
+from callcenter.routing.service import RoutingService
 from callcenter.sip.front import FrontSettings, SipFront
 from callcenter.sip.registrar import LookupBy, Registrar, RegistrarSettings
 from callcenter.store.call_records import CallRecords, EventLog
 from callcenter.store.embedded import EmbeddedRedis
 from callcenter.store.link import RedisLink, redacted
 from callcenter.store.registrations import RedisBindingStore
+from callcenter.store.routing.state import RoutingState
 from callcenter.web.auth import TokenAuth, generated_admin_token
 from callcenter.web.json_api import JsonEndpoint, Reply
 
@@ -68,6 +71,7 @@ class CallCenter:
         self.prompts: PromptFiles | None = None
         self.roster: Roster | None = None
         self.registrar: Registrar | None = None
+        self.routing: RoutingService | None = None
         self.started_at = time.time()
 
     def start_deferred(self) -> Deferred[None]:
@@ -147,6 +151,18 @@ class CallCenter:
             hold_music=hold_music,
         )
         await self.pool.start()
+        self.routing = RoutingService(
+            RoutingState(self.link),
+            self.roster,
+            self.pool,
+            self.calls.sessions,
+            self.reactor,
+            time.time,
+            front_host=_front_host(config.sip.host, config.sip.port),
+        )
+        self.calls.on_queued = self.routing.call_queued
+        self.calls.on_call_ended = self.routing.call_ended
+        await as_deferred(self.routing.start())
 
         sip = config.sip
         self.front = SipFront(
@@ -164,6 +180,7 @@ class CallCenter:
         )
         self.calls.front = self.front
         roster = self.roster
+        bindings = RedisBindingStore(self.link)
         self.registrar = Registrar(
             RegistrarSettings(
                 realm=sip.realm,
@@ -174,9 +191,10 @@ class CallCenter:
                 block_seconds=sip.auth_block_seconds,
             ),
             LookupBy(roster.password),
-            RedisBindingStore(self.link),
+            bindings,
         )
         self.front.add_method_service("REGISTER", self.registrar)
+        self.front.set_contact_locator(BindingLocator(roster, bindings, time.time))
         self.front.start()
 
         tokens = dict(config.http.tokens)
@@ -221,10 +239,14 @@ class CallCenter:
         return root
 
     def _media_event(self, event: dict[str, Any]) -> None:
-        if self.calls is not None:
+        if self.routing is not None and self.routing.handles(event):
+            self.routing.on_leg_event(event)  # an agent's leg
+        elif self.calls is not None:
             self.calls.on_media_event(event)
 
     def _calls_lost(self, call_ids: list[str]) -> None:
+        if self.routing is not None:
+            self.routing.calls_lost(call_ids)
         if self.calls is not None:
             self.calls.on_calls_lost(call_ids)
 
@@ -278,6 +300,8 @@ class CallCenter:
 
     async def stop(self) -> None:
         log.info("stopping: hanging up active calls")
+        if self.routing is not None:
+            self.routing.stop()
         if self.calls is not None:
             self.calls.hang_up_all("service stopping")
             deadline = time.monotonic() + HANGUP_GRACE_SECONDS
@@ -296,6 +320,12 @@ class CallCenter:
         if self.embedded is not None:
             self.embedded.stop()
         log.info("stopped")
+
+
+def _front_host(host: str, port: int) -> str:
+    """host:port the media workers reach the SIP front at (loopback for a wildcard listen)."""
+    reachable = "127.0.0.1" if host in ("", "0.0.0.0", "::") else host
+    return f"{reachable}:{port}"
 
 
 class _Children(Resource):

@@ -22,6 +22,7 @@ from twisted.python.failure import Failure
 from callcenter.calls.prompts import PromptFiles
 from callcenter.calls.session import CallSession
 from callcenter.domain.calls import CallRecord
+from callcenter.domain.ivr.actions import EnterQueue
 from callcenter.domain.ivr.engine import CallContext, IvrSession
 from callcenter.domain.ivr.library import FlowLibrary
 from callcenter.media import protocol as media
@@ -92,6 +93,9 @@ class CallService:
         self._hold_music = hold_music
         self.sessions: dict[str, CallSession] = {}
         self.front: DialogControl | None = None
+        # Routing's hooks: a session is queued by its IVR; a caller's leg is gone.
+        self.on_queued: Callable[[CallSession, EnterQueue], None] | None = None
+        self.on_call_ended: Callable[[str], None] | None = None
         self.stopping = False
         self.rejected: dict[int, int] = {}
 
@@ -126,6 +130,7 @@ class CallService:
             self._now,
             self._hold_music,
         )
+        session.on_queued = self.on_queued
         self.sessions[call.call_id] = session
         self._journal.event(
             "call.arrived", record, caller=call.caller, did=call.did, transport=call.transport
@@ -204,6 +209,8 @@ class CallService:
     def _finish(self, session: CallSession) -> None:
         if self.sessions.pop(session.call_id, None) is not None:
             self._pool.release(session.call_id)
+            if self.on_call_ended is not None and session.record.queue is not None:
+                self.on_call_ended(session.call_id)
 
     def _close_orphan(self, call_id: str) -> None:
         session = self.sessions.get(call_id)

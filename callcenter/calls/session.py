@@ -73,6 +73,9 @@ class CallSession:
         self._timers: dict[str, IDelayedCall] = {}
         self._playing: str | None = None  # token of the playback the engine waits for
         self.answered = False
+        # Set by the call service when routing runs: the IVR queued this call.
+        self.on_queued: Callable[[CallSession, EnterQueue], None] | None = None
+        self.agent_hung_up = False
 
     @property
     def call_id(self) -> str:
@@ -108,7 +111,8 @@ class CallSession:
     def media_ended(self, by: str, code: int, reason: str) -> None:
         """The worker reports the call's end (BYE either way, CANCEL, or a failure)."""
         self._cancel_timers()
-        who = "caller" if by == "remote" else "system"
+        # A bridged pair ends together: the agent's BYE arrives first, then ours to the caller.
+        who = "caller" if by == "remote" else "agent" if self.agent_hung_up else "system"
         self.record.hang_up(who, reason or str(code), self._now(), ivr_finished=self.ivr.finished)
         self._journal.event(
             "call.ended",
@@ -116,6 +120,27 @@ class CallSession:
             outcome=str(self.record.outcome),
             by=who,
             node=self.record.end_node,
+        )
+        self._journal.save(self.record)
+
+    def offered(self, agent_id: str, queue: str) -> None:
+        self.record.offered()
+        self._journal.event("call.offered", self.record, agent=agent_id, queue=queue)
+        self._journal.save(self.record)
+
+    def offer_failed(self, agent_id: str, code: int, reason: str) -> None:
+        self._journal.event(
+            "call.no_answer" if code == 408 else "call.offer_failed",
+            self.record,
+            agent=agent_id,
+            code=code,
+            reason=reason,
+        )
+
+    def agent_connected(self, agent_id: str) -> None:
+        self.record.connect(agent_id, self._now())
+        self._journal.event(
+            "call.connected", self.record, agent=agent_id, wait=self.record.wait_seconds()
         )
         self._journal.save(self.record)
 
@@ -212,6 +237,8 @@ class CallSession:
                 skills=dict(action.skills),
             )
             self._hold()
+            if self.on_queued is not None:
+                self.on_queued(self, action)
         elif isinstance(action, Transfer):
             self._transfer(action.target)
         elif isinstance(action, Hangup):
@@ -246,7 +273,7 @@ class CallSession:
         d.addCallbacks(send, failed)
 
     def _hold(self) -> None:
-        """Until routing exists, a queued caller waits on music on hold."""
+        """A queued caller waits on music on hold until an agent's leg is bridged in."""
         self._playing = None
         self._send(media.Play(self.call_id, (str(self._hold_music),), "hold", loop=True))
 

@@ -18,7 +18,8 @@ class Outcome(StrEnum):
     """How a call ended, in words a contact-centre report uses."""
 
     IN_PROGRESS = "in-progress"
-    QUEUED = "queued"  # waiting in a queue (no routing yet, or still waiting)
+    QUEUED = "queued"  # waiting in a queue
+    CONNECTED = "connected"  # talking to an agent
     ABANDONED = "abandoned"  # the caller hung up before being served
     COMPLETED = "completed"  # the IVR ended the call as designed (e.g. after-hours message)
     TRANSFERRED = "transferred"
@@ -54,13 +55,16 @@ class CallRecord:
     answered_at: float | None = None
     ended_at: float | None = None
     outcome: Outcome = Outcome.IN_PROGRESS
-    ended_by: str | None = None  # "caller", "system"
+    ended_by: str | None = None  # "caller", "agent", "system"
     end_reason: str | None = None
     end_node: str | None = None  # the IVR node the call was in when it ended
     queue: str | None = None
     queued_at: float | None = None
     priority: int | None = None
     transfer_target: str | None = None
+    agent: str | None = None  # the agent who answered
+    connected_at: float | None = None
+    offers: int = 0  # agents' phones rung for this call (more than 1: RONA, decline…)
     nodes: list[NodeVisit] = field(default_factory=list)
     digits: list[DigitPress] = field(default_factory=list)
     variables: dict[str, str] = field(default_factory=dict)
@@ -90,10 +94,10 @@ class CallRecord:
         return cls(**fields)
 
     def wait_seconds(self) -> float | None:
-        """Time spent in the queue: until the end of the call, or None if never queued."""
+        """Time in the queue: until an agent answered, else until the end; None if never queued."""
         if self.queued_at is None:
             return None
-        end = self.ended_at
+        end = self.connected_at if self.connected_at is not None else self.ended_at
         return None if end is None else round(end - self.queued_at, 3)
 
     # --- transitions -------------------------------------------------------------------
@@ -113,6 +117,14 @@ class CallRecord:
         self.priority = priority
         self.queued_at = at
         self.outcome = Outcome.QUEUED
+
+    def offered(self) -> None:
+        self.offers += 1
+
+    def connect(self, agent: str, at: float) -> None:
+        self.agent = agent
+        self.connected_at = at
+        self.outcome = Outcome.CONNECTED
 
     def transfer(self, target: str) -> None:
         """The IVR asked for a transfer: the target is known, the outcome is not yet."""
@@ -140,6 +152,8 @@ class CallRecord:
             return
         if self.outcome == Outcome.TRANSFERRED:
             outcome = Outcome.TRANSFERRED
+        elif self.connected_at is not None:
+            outcome = Outcome.COMPLETED  # served: whoever hung up
         elif by == "caller" and (
             self.outcome == Outcome.QUEUED
             or not ivr_finished

@@ -91,3 +91,17 @@ def dominant_frequency(
     chunk = samples[best_start : best_start + window]
     candidates = [low + i * step for i in range(int((high - low) / step) + 1)]
     return max(candidates, key=lambda hz: goertzel_power(chunk, rate, hz))
+
+
+def tone(path: Path, hz: float, seconds: float = 4.0) -> Path:
+    """An 8 kHz mono 16-bit sine: what sox -n synth would make, without sox."""
+    rate = 8000
+    samples = (
+        int(9000 * math.sin(2 * math.pi * hz * n / rate)) for n in range(int(rate * seconds))
+    )
+    with wave.open(str(path), "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(rate)
+        wav.writeframes(b"".join(struct.pack("<h", s) for s in samples))
+    return path

@@ -9,10 +9,7 @@ the front's real registrar (first test) or is known to a static locator.
 
 from __future__ import annotations
 
-import math
-import struct
 import time
-import wave
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +28,7 @@ from callcenter.sip.registrar import Registrar, RegistrarSettings
 from callcenter.sip.transport import Flow
 from callcenter.store.registrations import MemoryBindingStore
 from tests.integration.media.conftest import Controller, Event, pool_settings
-from tests.support.audio import dominant_frequency
+from tests.support.audio import dominant_frequency, tone
 from tests.support.phone import (
     AgentResult,
     PhoneResult,
@@ -43,20 +40,6 @@ from tests.support.ports import free_port
 
 CALLER_ID = "+442079460000"
 DISPLAY = "Billing: +442079460000"
-
-
-def tone(path: Path, hz: float, seconds: float = 4.0) -> Path:
-    """An 8 kHz mono 16-bit sine: what sox -n synth would make, without sox."""
-    rate = 8000
-    samples = (
-        int(9000 * math.sin(2 * math.pi * hz * n / rate)) for n in range(int(rate * seconds))
-    )
-    with wave.open(str(path), "wb") as wav:
-        wav.setnchannels(1)
-        wav.setsampwidth(2)
-        wav.setframerate(rate)
-        wav.writeframes(b"".join(struct.pack("<h", s) for s in samples))
-    return path
 
 
 @dataclass

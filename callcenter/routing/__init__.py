@@ -1,0 +1,1 @@
+"""Routing in the running service: queued callers offered to agents, and its API."""
