@@ -54,8 +54,8 @@ class SipConfig:
 class HttpConfig:
     host: str = "0.0.0.0"
     port: int = 8080
-    # Bearer tokens for the API: token → role (agent, supervisor, admin). When empty, an admin
-    # token is generated into <data_dir>/api-token on first start.
+    # Bearer tokens for the API: token → role (agent, agent:<agent id>, supervisor, admin).
+    # When empty, an admin token is generated into <data_dir>/api-token on first start.
     tokens: dict[str, str] = field(default_factory=dict)
 
 
@@ -279,8 +279,13 @@ def _validate(config: Config) -> None:
     if not 0 <= config.media.min_workers <= config.media.max_workers:
         raise ConfigError("media.min_workers: must be between 0 and media.max_workers")
     for token, role in config.http.tokens.items():
-        if role not in ("agent", "supervisor", "admin"):
-            raise ConfigError(f"http.tokens: role {role!r} is not agent, supervisor or admin")
+        # agent:<agent id> binds an agent token to one agent (callcenter.web.auth.parse_role);
+        # the id is checked against the roster at start.
+        bound = role.startswith("agent:") and role[len("agent:") :].strip()
+        if role not in ("agent", "supervisor", "admin") and not bound:
+            raise ConfigError(
+                f"http.tokens: role {role!r} is not agent, agent:<agent id>, supervisor or admin"
+            )
         if len(token) < 16:
             raise ConfigError("http.tokens: a token must be at least 16 characters")
     if not config.numbers:

@@ -27,6 +27,12 @@ class InboundCall:
     did: str  # user part of the Request-URI: the number dialled
     source: Address  # where the INVITE came from (host, port)
     transport: str  # "udp" or "tcp"
+    # Optional, for services that authenticate the INVITE (agents' feature codes). Defaults
+    # keep older constructions (tests, other fronts) valid.
+    request_uri: str = ""  # the Request-URI as sent (digest ``uri`` must match it)
+    cseq: int = 0  # CSeq number (with call_id: the request's identity for nonce-count replay)
+    authorization: tuple[str, ...] = ()  # Proxy-Authorization values, then Authorization ones
+    user_agent: str = ""  # User-Agent header ("" if absent)
 
 
 @dataclass(frozen=True)

@@ -361,6 +361,13 @@ class SipProxy:
             did=parse_uri(request.uri).user,
             source=flow.address,
             transport=flow.transport,
+            request_uri=request.uri,
+            cseq=request.cseq.number,
+            authorization=(
+                *request.headers.get_all("Proxy-Authorization"),
+                *request.headers.get_all("Authorization"),
+            ),
+            user_agent=request.headers.get("User-Agent") or "",
         )
         try:
             result = _as_deferred(self._admission.admit(call))

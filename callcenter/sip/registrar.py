@@ -17,6 +17,11 @@ The front has no transaction layer for the requests it hands to services, so the
 answers UDP retransmissions itself: the same transaction gets the same response, rather than
 a ``500`` for a "repeated" CSeq or a second count against the password guard.
 
+After each successful REGISTER or un-REGISTER the optional ``on_bindings(aor, until)`` hook
+hears the AOR's latest binding expiry (None: no binding left), so routing stops offering calls
+to an agent whose phone went away; it is awaited before the ``200 OK`` (so "registered" is true
+by the time the phone knows it is), and its failure is logged without failing the REGISTER.
+
 Blocked sources get ``403 Forbidden`` (not silence): a person who mistyped a password sees why
 their phone cannot register; the front's per-source request limit bounds what a flood costs.
 Passwords and digest responses are never logged.
@@ -60,6 +65,7 @@ from callcenter.store.registrations import Binding, BindingStore, StoreConflictE
 log = logging.getLogger(__name__)
 
 __all__ = [
+    "BindingsHook",
     "FailureGuard",
     "LookupBy",
     "PasswordLookup",
@@ -120,6 +126,10 @@ class LookupBy:
 
     def lookup(self, username: str) -> str | Awaitable[str | None] | None:
         return self.function(username)
+
+
+BindingsHook = Callable[[str, float | None], Awaitable[None] | None]
+"""``on_bindings(aor, latest_expiry)``: an AOR's bindings changed; None when none is left."""
 
 
 def binding_flow(binding: Binding) -> Flow:
@@ -228,6 +238,7 @@ class Registrar:
         *,
         secret: bytes | None = None,
         run: Callable[[Coroutine[Any, Any, SipResponse]], Deferred[SipResponse]] = as_deferred,
+        on_bindings: BindingsHook | None = None,
     ) -> None:
         if not 0 < settings.min_expires <= settings.max_expires:
             raise ValueError("need 0 < min_expires <= max_expires")
@@ -236,6 +247,7 @@ class Registrar:
         self._credentials = credentials
         self._clock = clock
         self._run = run
+        self.on_bindings = on_bindings
         self._digest = DigestAuthenticator(
             settings.realm,
             clock,
@@ -436,6 +448,7 @@ class Registrar:
             self.stats.registered += 1
         if removed:
             self.stats.unregistered += 1
+        await self._tell(aor, max((b.expires_at for b in current), default=None))
         log.info(
             "REGISTER %s from %s: %d binding(s)%s",
             aor,
@@ -446,6 +459,17 @@ class Registrar:
         headers = [("Contact", _contact_value(b, now)) for b in current]
         headers.append(("Date", formatdate(now, usegmt=True)))
         return _Reply(200, "OK", headers)
+
+    async def _tell(self, aor: str, until: float | None) -> None:
+        """Run the ``on_bindings`` hook; the bindings are stored whatever it does."""
+        if self.on_bindings is None:
+            return
+        try:
+            result = self.on_bindings(aor, until)
+            if inspect.isawaitable(result):
+                await result
+        except Exception:
+            log.exception("on_bindings hook failed for %r", aor)
 
     def _forget_transactions(self, now: float) -> None:
         horizon = now - self.settings.transaction_seconds

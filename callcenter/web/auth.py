@@ -1,44 +1,97 @@
 """Bearer-token authentication with roles (agent < supervisor < admin).
 
-Tokens come from the config (``http.tokens``). When none are configured, one admin token is
-generated on first start and kept in ``<data_dir>/api-token`` (mode 600), so a fresh service is
-never open to anyone on the network; its value is never logged.
+Tokens come from the config (``http.tokens``): token → ``agent``, ``supervisor``, ``admin`` or
+``agent:<agent id>``. The last is an agent token *bound* to one agent: it has the agent role
+and may act only on that agent (its own state, its own record), so an agent's desktop can
+hold a token without being able to log its colleagues out. A plain ``agent`` token is bound to
+no one. When no tokens are configured, one admin token is generated on first start and kept in
+``<data_dir>/api-token`` (mode 600), so a fresh service is never open to anyone on the
+network; its value is never logged.
+
+-*- test-case-name: tests.unit.web.test_auth -*-
 """
 
 from __future__ import annotations
 
 import hmac
 import secrets
+from dataclasses import dataclass
 from pathlib import Path
 
 from callcenter.web.errors import ForbiddenError, UnauthorizedError
 
 ROLES = ("agent", "supervisor", "admin")
+BOUND_PREFIX = "agent:"
 
 
 def rank(role: str) -> int:
     return ROLES.index(role)
 
 
+@dataclass(frozen=True)
+class Principal:
+    """Who a token speaks for: its role and, for a bound agent token, the agent's id."""
+
+    role: str
+    agent_id: str | None = None
+
+    def may_act_on(self, agent_id: str) -> bool:
+        """Supervisors and admins act on any agent; an agent token only on its own agent."""
+        if rank(self.role) >= rank("supervisor"):
+            return True
+        return self.agent_id is not None and self.agent_id == agent_id
+
+
+def parse_role(value: str) -> Principal:
+    """A ``http.tokens`` value as a :class:`Principal`; ``ValueError`` says what is wrong."""
+    if value in ROLES:
+        return Principal(value)
+    if value.startswith(BOUND_PREFIX):
+        agent_id = value[len(BOUND_PREFIX) :].strip()
+        if agent_id:
+            return Principal("agent", agent_id)
+        raise ValueError(f"role {value!r} names no agent (use agent:<agent id>)")
+    raise ValueError(f"role {value!r} is not agent, agent:<agent id>, supervisor or admin")
+
+
 class TokenAuth:
     def __init__(self, tokens: dict[str, str]) -> None:
-        self._tokens = dict(tokens)
+        self._tokens = {token: parse_role(value) for token, value in tokens.items()}
 
-    def role_of(self, authorization: str | None) -> str:
-        """The role granted by an ``Authorization: Bearer …`` header; 401 when none is."""
+    def principal_of(self, authorization: str | None) -> Principal:
+        """Who an ``Authorization: Bearer …`` header authenticates; 401 when no one."""
         if not authorization or not authorization.startswith("Bearer "):
             raise UnauthorizedError("missing bearer token (Authorization: Bearer <token>)")
         presented = authorization[len("Bearer ") :].strip()
-        for token, role in self._tokens.items():
+        for token, principal in self._tokens.items():
             if hmac.compare_digest(token.encode(), presented.encode()):
-                return role
+                return principal
         raise UnauthorizedError("unknown or revoked token")
+
+    def role_of(self, authorization: str | None) -> str:
+        """The role granted by an ``Authorization: Bearer …`` header; 401 when none is."""
+        return self.principal_of(authorization).role
 
     def require(self, authorization: str | None, role: str) -> str:
         granted = self.role_of(authorization)
         if rank(granted) < rank(role):
             raise ForbiddenError(f"this needs the {role} role; the token has {granted}")
         return granted
+
+    def require_agent(self, authorization: str | None, agent_id: str) -> Principal:
+        """A supervisor (or admin), or an agent token bound to ``agent_id``; else 403."""
+        principal = self.principal_of(authorization)
+        if not principal.may_act_on(agent_id):
+            raise ForbiddenError(
+                "an agent token may only act on its own agent"
+                if principal.agent_id is not None
+                else "this needs the supervisor role or a token bound to this agent"
+            )
+        return principal
+
+    def bound_agents(self) -> set[str]:
+        """Agent ids named by bound tokens (checked against the roster at start)."""
+        return {p.agent_id for p in self._tokens.values() if p.agent_id is not None}
 
 
 def generated_admin_token(data_dir: Path) -> str:

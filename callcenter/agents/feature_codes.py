@@ -1,0 +1,218 @@
+"""Feature codes: an agent changes state by dialling ``*40`` (login), ``*41`` (logout),
+``*42`` (pause; ``*42<digits>`` pauses with reason ``code <digits>``, plain ``*42`` with
+``break``) or ``*43`` (ready) from its softphone. The codes come from ``feature_codes``.
+
+The call service's admission asks :meth:`FeatureCodeDesk.handle` when the dialled number is a
+feature code. The INVITE must carry digest credentials of an agent (the same SIP username and
+password the phone registers with): without them, or with wrong ones, the answer is
+``407 Proxy Authentication Required`` with a challenge, which every softphone answers by
+itself. Wrong passwords count against the source in the registrar's :class:`FailureGuard`
+when it is shared, so guessing by INVITE is blocked like guessing by REGISTER.
+
+One ``Proxy-Authenticate`` header is sent (the admission's ``Reject`` carries one value per
+header name), with MD5 by default: every SIP phone and sipp answer MD5, while some phones fail
+on a SHA-256 challenge. The agent acted upon is the authenticated one, whatever the From says.
+
+Once authenticated the transition is applied through :class:`AgentsService` (so routing hears
+of it) and the outcome carries the sentence to say, e.g. "Agent Ann logged in." or, for a
+refused transition, "Already logged in."; the call service plays it and hangs up.
+
+-*- test-case-name: tests.unit.agents.test_feature_codes -*-
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import urllib.parse
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from callcenter.agents.errors import AgentTransitionError
+from callcenter.agents.service import AgentsService
+from callcenter.config import FeatureCodes
+from callcenter.domain.routing import Command, Login, Logout, Pause, Ready, Status
+from callcenter.sip.admission import InboundCall, Reject
+from callcenter.sip.digest import (
+    MD5,
+    DigestAuthenticator,
+    DigestParseError,
+    DigestResponse,
+    Outcome,
+    parse_auth_params,
+    parse_authorization,
+)
+from callcenter.sip.fields import SipParseError, parse_uri
+from callcenter.sip.registrar import FailureGuard
+from callcenter.store.link import RedisUnavailableError
+
+log = logging.getLogger(__name__)
+
+#: Reason of a pause dialled without a reason code.
+DEFAULT_PAUSE_REASON = "break"
+
+_DONE = {Login: "logged in", Logout: "logged out", Pause: "paused", Ready: "ready"}
+_REFUSED = {
+    "agent-logged-in": "Already logged in.",
+    "agent-offline": "You are not logged in.",
+    "agent-already-available": "Already ready.",
+    "agent-on-call": "Not while on a call.",
+    "agent-ringing": "Not while a call is ringing.",
+}
+
+
+@dataclass(frozen=True)
+class FeatureCodeOutcome:
+    """What happened, for the call service to say (``text``) before hanging up.
+
+    ``changed`` is False when the state machine refused (``error_id`` is its slug and
+    ``status`` the unchanged state).
+    """
+
+    agent_id: str
+    text: str
+    status: Status
+    changed: bool
+    error_id: str | None = None
+
+
+def parse_feature_code(did: str, codes: FeatureCodes) -> Command | None:
+    """The command a dialled number asks for, None when it is no feature code.
+
+    Exact codes first, so a pause code that is a prefix of another code cannot shadow it;
+    ``%2A`` (an escaped ``*``) is accepted as some phones send it.
+    """
+    dialled = urllib.parse.unquote(did)
+    exact: dict[str, Command] = {codes.login: Login(), codes.logout: Logout(), codes.ready: Ready()}
+    if dialled in exact:
+        return exact[dialled]
+    if dialled == codes.pause:
+        return Pause(DEFAULT_PAUSE_REASON)
+    if dialled.startswith(codes.pause):
+        digits = dialled[len(codes.pause) :]
+        if digits.isdigit() and digits.isascii() and len(digits) <= 8:
+            return Pause(f"code {digits}")
+    return None
+
+
+class FeatureCodeDesk:
+    """Answers feature-code INVITEs: authenticate, apply, say what happened.
+
+    ``passwords`` is the roster's SIP password lookup (``roster.password``); ``guard`` is
+    best the registrar's (``registrar.guard``) so both count one source's failures together.
+    """
+
+    def __init__(
+        self,
+        codes: FeatureCodes,
+        agents: AgentsService,
+        passwords: Callable[[str], str | None],
+        realm: str,
+        clock: Callable[[], float] = time.time,
+        *,
+        guard: FailureGuard | None = None,
+        algorithm: str = MD5,
+        nonce_lifetime: float = 300.0,
+        secret: bytes | None = None,
+    ) -> None:
+        self._codes = codes
+        self._agents = agents
+        self._passwords = passwords
+        self._realm = realm
+        self._clock = clock
+        self._algorithm = algorithm
+        self._digest = DigestAuthenticator(
+            realm, clock, nonce_lifetime=nonce_lifetime, algorithms=(algorithm,), secret=secret
+        )
+        self._guard = guard if guard is not None else FailureGuard(5, 60.0, 300.0)
+
+    def is_feature_code(self, did: str) -> bool:
+        return parse_feature_code(did, self._codes) is not None
+
+    async def handle(self, call: InboundCall) -> FeatureCodeOutcome | Reject:
+        """Authenticate the INVITE and apply its code; a ``Reject`` when it cannot be."""
+        command = parse_feature_code(call.did, self._codes)
+        if command is None:
+            return Reject(404, "Not Found")
+        source = call.source[0]
+        now = self._clock()
+        if self._guard.blocked_for(source, now):
+            return Reject(403, "Forbidden (too many failed authentications)")
+        answer = self._credentials(call)
+        if isinstance(answer, str):
+            return Reject(400, f"Bad Request (Proxy-Authorization: {answer})")
+        if answer is None:
+            return self._challenge(source)
+        password = self._passwords(answer.username)
+        request_id = f"{call.call_id}|{call.cseq}"
+        verdict = self._digest.verify_with(answer, "INVITE", source, password, request_id)
+        if verdict.outcome is Outcome.FAILED:
+            log.info(
+                "feature code %s from %s: authentication failed for %r (%s)",
+                call.did,
+                source,
+                verdict.username,
+                verdict.reason,
+            )
+            self._guard.failed(source, now)
+            return self._challenge(source, nonce=answer.nonce)
+        if verdict.outcome is Outcome.STALE:
+            return self._challenge(source, stale=True)
+        if call.request_uri and not _same_uri(answer.uri, call.request_uri):
+            return Reject(400, "Bad Request (digest uri is not the Request-URI)")
+        agent = self._agents.agent_by_username(answer.username)
+        if agent is None:
+            return Reject(403, "Forbidden (not an agent)")
+        try:
+            done = await self._agents.apply(agent.id, command)
+        except AgentTransitionError as refused:
+            text = _REFUSED.get(refused.error_id, "That is not possible now.")
+            log.info("feature code %s by agent %s refused: %s", call.did, agent.id, refused)
+            return FeatureCodeOutcome(
+                agent.id, text, Status(refused.agent_status), False, refused.error_id
+            )
+        except RedisUnavailableError:
+            return Reject(503, "State Store Unavailable", {"Retry-After": "10"})
+        status = done.record.state.status
+        text = f"Agent {agent.name} {_DONE[type(command)]}."
+        return FeatureCodeOutcome(agent.id, text, status, True)
+
+    def _credentials(self, call: InboundCall) -> DigestResponse | str | None:
+        """Our realm's digest answer; a string says why it is unusable; None: none sent."""
+        problem: str | None = None
+        for value in call.authorization:
+            try:
+                answer = parse_authorization(value)
+            except DigestParseError as exc:
+                if _realm_of(value) in (None, self._realm):
+                    problem = str(exc)
+                continue
+            if answer.realm == self._realm:
+                return answer
+        return problem
+
+    def _challenge(self, source: str, stale: bool = False, nonce: str | None = None) -> Reject:
+        [value] = self._digest.challenges(
+            source, stale=stale, algorithms=(self._algorithm,), nonce=nonce
+        )
+        return Reject(407, "Proxy Authentication Required", {"Proxy-Authenticate": value})
+
+
+def _realm_of(value: str) -> str | None:
+    try:
+        return parse_auth_params(value.strip().partition(" ")[2]).get("realm")
+    except DigestParseError:
+        return None
+
+
+def _same_uri(a: str, b: str) -> bool:
+    """Digest ``uri`` against the Request-URI: equal, or equal but for scheme/host case."""
+    if a == b:
+        return True
+    try:
+        first, second = parse_uri(a), parse_uri(b)
+    except SipParseError:
+        return False
+    for uri in (first, second):
+        uri.host = uri.host.lower()
+    return str(first) == str(second)
