@@ -22,6 +22,7 @@ from twisted.internet.threads import deferToThreadPool
 from twisted.web.resource import Resource
 from twisted.web.server import Request, Site
 
+from callcenter.agents import AgentsResource, AgentsService, AgentTokenError  # agents block
 from callcenter.aio import as_deferred
 from callcenter.calls.http import CallsResource
 from callcenter.calls.prompts import PromptFiles
@@ -72,6 +73,7 @@ class CallCenter:
         self.roster: Roster | None = None
         self.registrar: Registrar | None = None
         self.routing: RoutingService | None = None
+        self.agents: AgentsService | None = None  # agents block
         self.started_at = time.time()
 
     def start_deferred(self) -> Deferred[None]:
@@ -194,6 +196,21 @@ class CallCenter:
             bindings,
         )
         self.front.add_method_service("REGISTER", self.registrar)
+        # --- agents block (callcenter.agents): state control, registration → routing -----
+        self.agents = AgentsService(
+            roster,
+            RoutingState(self.link),
+            bindings,
+            time.time,
+            on_available=self.routing.agent_available,
+        )
+        try:
+            bound = TokenAuth(dict(config.http.tokens)).bound_agents()
+            await as_deferred(self.agents.start(bound))
+        except AgentTokenError as exc:
+            raise StartupError(str(exc)) from exc
+        self.registrar.on_bindings = self.agents.on_bindings
+        # --- end of agents block ---------------------------------------------------------
         self.front.set_contact_locator(BindingLocator(roster, bindings, time.time))
         self.front.start()
 
@@ -232,6 +249,8 @@ class CallCenter:
         root.putChild(b"healthz", JsonEndpoint(auth, {b"GET": (None, self._health)}))
         assert self.calls is not None
         api.putChild(b"calls", CallsResource(auth, records))
+        if self.agents is not None:  # agents block
+            api.putChild(b"agents", AgentsResource(auth, self.agents))
         api.putChild(
             b"flows",
             _Children({b"reload": JsonEndpoint(auth, {b"POST": ("admin", self._reload_flows)})}),
