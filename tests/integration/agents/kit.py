@@ -1,0 +1,88 @@
+"""Shared set-up of the agents integration tests: a roster, a real Redis, the service."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from callcenter.agents.service import AgentsService
+from callcenter.domain.routing import Agent, Event, Queue
+from callcenter.roster import Roster
+from callcenter.store.link import RedisLink
+from callcenter.store.registrations import RedisBindingStore
+from callcenter.store.routing import RoutingState
+
+#: Near the real time: bindings in Redis expire (PEXPIREAT) on the server's clock.
+T0 = float(int(time.time()))
+ANN = Agent("ann", "Ann", "ann-phone", {"billing": 5}, ("billing",))
+BOB = Agent("bob", "Bob", "bob", {}, ("billing", "sales"))
+
+
+def roster(*agents: Agent) -> Roster:
+    chosen = agents or (ANN, BOB)
+    return Roster(
+        agents={a.id: a for a in chosen},
+        queues={"billing": Queue("billing"), "sales": Queue("sales")},
+        passwords={a.sip_username: f"{a.id}-password" for a in chosen},
+    )
+
+
+class Clock:
+    def __init__(self, now: float = T0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@dataclass
+class Heard:
+    """What the service told its listeners."""
+
+    available: list[str] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+
+    def on_available(self, agent_id: str) -> None:
+        self.available.append(agent_id)
+
+    async def on_events(self, events: Sequence[Event]) -> None:
+        self.events.extend(events)
+
+
+@dataclass
+class Env:
+    link: RedisLink
+    state: RoutingState
+    bindings: RedisBindingStore
+    service: AgentsService
+    clock: Clock
+    heard: Heard
+
+
+@asynccontextmanager
+async def agents_env(
+    url: str, the_roster: Roster | None = None, clock: Clock | None = None, **start: Any
+) -> AsyncIterator[Env]:
+    """A started AgentsService on ``url``; a second one on the same Redis is a restart."""
+    link = RedisLink(url)
+    await link.connect()
+    try:
+        state = RoutingState(link)
+        bindings = RedisBindingStore(link)
+        heard = Heard()
+        clock = clock or Clock()
+        service = AgentsService(
+            the_roster or roster(),
+            state,
+            bindings,
+            clock,
+            on_available=heard.on_available,
+            on_events=heard.on_events,
+        )
+        await service.start(**start)
+        yield Env(link, state, bindings, service, clock, heard)
+    finally:
+        await link.close()
