@@ -27,11 +27,20 @@ import time
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from callcenter.agents.errors import AgentTransitionError
-from callcenter.agents.service import AgentsService
 from callcenter.config import FeatureCodes
-from callcenter.domain.routing import Command, Login, Logout, Pause, Ready, Status
+from callcenter.domain.routing import (
+    Agent,
+    Command,
+    Login,
+    Logout,
+    Pause,
+    Ready,
+    Status,
+    Transition,
+)
 from callcenter.sip.admission import InboundCall, Reject
 from callcenter.sip.digest import (
     MD5,
@@ -59,6 +68,14 @@ _REFUSED = {
     "agent-on-call": "Not while on a call.",
     "agent-ringing": "Not while a call is ringing.",
 }
+
+
+class AgentCommands(Protocol):
+    """What the desk needs of :class:`~callcenter.agents.service.AgentsService`."""
+
+    def agent_by_username(self, username: str) -> Agent | None: ...
+
+    async def apply(self, agent_id: str, command: Command) -> Transition: ...
 
 
 @dataclass(frozen=True)
@@ -105,7 +122,7 @@ class FeatureCodeDesk:
     def __init__(
         self,
         codes: FeatureCodes,
-        agents: AgentsService,
+        agents: AgentCommands,
         passwords: Callable[[str], str | None],
         realm: str,
         clock: Callable[[], float] = time.time,
