@@ -222,14 +222,20 @@ def _realm_of(value: str) -> str | None:
         return None
 
 
-def _same_uri(a: str, b: str) -> bool:
-    """Digest ``uri`` against the Request-URI: equal, or equal but for scheme/host case."""
-    if a == b:
-        return True
+def _same_uri(digest_uri: str, request_uri: str) -> bool:
+    """Digest ``uri`` against the Request-URI: the same (host case aside), or the Request-URI
+    without its user part, which is what sipp puts there (``sip:host:port``).
+
+    The loose second form is safe: the response hashes the ``uri`` it names, and each nonce
+    count is accepted once, so a captured answer cannot be replayed for another code.
+    """
     try:
-        first, second = parse_uri(a), parse_uri(b)
+        answer, request = parse_uri(digest_uri), parse_uri(request_uri)
     except SipParseError:
-        return False
-    for uri in (first, second):
+        return digest_uri == request_uri
+    for uri in (answer, request):
         uri.host = uri.host.lower()
-    return str(first) == str(second)
+    if str(answer) == str(request):
+        return True
+    request.user = ""
+    return str(answer) == str(request)

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
+
+import pytest_twisted
+from twisted.internet.defer import Deferred
 
 from callcenter.agents.service import AgentsService
+from callcenter.aio import as_deferred
 from callcenter.domain.routing import Agent, Event, Queue
 from callcenter.roster import Roster
 from callcenter.store.link import RedisLink
@@ -28,6 +34,26 @@ def roster(*agents: Agent) -> Roster:
         queues={"billing": Queue("billing"), "sales": Queue("sales")},
         passwords={a.sip_username: f"{a.id}-password" for a in chosen},
     )
+
+
+T = TypeVar("T")
+
+
+async def wait(deferred: Deferred[T]) -> T:
+    """A Deferred awaited from an asyncio task (a task cannot await a Deferred directly)."""
+    return await deferred.asFuture(asyncio.get_running_loop())
+
+
+def in_task(
+    test: Callable[..., Coroutine[Any, Any, None]],
+) -> Callable[..., Any]:
+    """Run an async test as an asyncio task (redis.asyncio needs one), on the reactor's loop."""
+
+    @functools.wraps(test)
+    async def wrapper(*args: Any, **kwargs: Any) -> None:
+        await as_deferred(test(*args, **kwargs))
+
+    return pytest_twisted.ensureDeferred(wrapper)  # type: ignore[no-any-return]
 
 
 class Clock:

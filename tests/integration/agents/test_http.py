@@ -10,7 +10,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, cast
 
-import pytest_twisted
 from twisted.internet import reactor, threads
 from twisted.internet.defer import maybeDeferred
 from twisted.web.resource import Resource
@@ -18,7 +17,7 @@ from twisted.web.server import Site
 
 from callcenter.agents.http import AgentsResource
 from callcenter.web.auth import TokenAuth
-from tests.integration.agents.kit import Env, agents_env
+from tests.integration.agents.kit import Env, agents_env, in_task, wait
 from tests.support.ports import free_port
 from tests.support.redis_server import RedisServer
 
@@ -36,7 +35,7 @@ class Api:
     async def call(
         self, path: str, token: str | None = SUPERVISOR, method: str = "GET", body: Any = None
     ) -> tuple[int, Any]:
-        return await threads.deferToThread(self._call, path, token, method, body)
+        return await wait(threads.deferToThread(self._call, path, token, method, body))
 
     def _call(self, path: str, token: str | None, method: str, body: Any) -> tuple[int, Any]:
         data = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
@@ -66,10 +65,10 @@ async def api(server: RedisServer) -> AsyncIterator[Api]:
         try:
             yield Api(number, env)
         finally:
-            await maybeDeferred(listening.stopListening)
+            await wait(maybeDeferred(listening.stopListening))
 
 
-@pytest_twisted.ensureDeferred
+@in_task
 async def test_supervisors_list_agents_others_may_not(redis_server: RedisServer) -> None:
     async with api(redis_server) as a:
         status, body = await a.call("/api/agents")
@@ -101,7 +100,7 @@ async def test_supervisors_list_agents_others_may_not(redis_server: RedisServer)
         assert (status, body["error_id"]) == (401, "unauthorized")
 
 
-@pytest_twisted.ensureDeferred
+@in_task
 async def test_an_agent_drives_its_own_state(redis_server: RedisServer) -> None:
     async with api(redis_server) as a:
         status, body = await a.call("/api/agents/ann/login", ANN, "POST")
@@ -118,7 +117,7 @@ async def test_an_agent_drives_its_own_state(redis_server: RedisServer) -> None:
         assert a.env.heard.available == ["ann", "ann"]
 
 
-@pytest_twisted.ensureDeferred
+@in_task
 async def test_an_agent_token_cannot_touch_another_agent(redis_server: RedisServer) -> None:
     async with api(redis_server) as a:
         for path, method in (("/api/agents/bob", "GET"), ("/api/agents/bob/login", "POST")):
@@ -134,7 +133,7 @@ async def test_an_agent_token_cannot_touch_another_agent(redis_server: RedisServ
         assert (status, body["status"]) == (200, "available")
 
 
-@pytest_twisted.ensureDeferred
+@in_task
 async def test_errors_are_json_with_an_error_id(redis_server: RedisServer) -> None:
     async with api(redis_server) as a:
         status, body = await a.call("/api/agents/ann/ready", method="POST")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-import pytest_twisted
 
 from callcenter.agents.errors import (
     AgentNotFoundError,
@@ -21,7 +20,7 @@ from callcenter.domain.routing import (
 )
 from callcenter.store import keys
 from callcenter.store.registrations import Binding
-from tests.integration.agents.kit import ANN, T0, Clock, agents_env, roster
+from tests.integration.agents.kit import ANN, T0, Clock, agents_env, in_task, roster
 from tests.support.redis_server import RedisServer
 
 
@@ -29,7 +28,7 @@ def _binding(aor: str, expires_at: float) -> Binding:
     return Binding(aor, f"sip:{aor}@192.0.2.1", expires_at, "cid", 1, "udp", "192.0.2.1", 5060)
 
 
-@pytest_twisted.ensureDeferred
+@in_task
 async def test_new_agents_start_offline_and_unregistered(redis_server: RedisServer) -> None:
     async with agents_env(redis_server.url) as env:
         views = await env.service.list_agents()
@@ -47,7 +46,7 @@ async def test_new_agents_start_offline_and_unregistered(redis_server: RedisServ
         assert (ann.since, ann.calls_taken, ann.talk_seconds) == (T0, 0, 0.0)
 
 
-@pytest_twisted.ensureDeferred
+@in_task
 async def test_login_pause_ready_logout_with_listeners(redis_server: RedisServer) -> None:
     async with agents_env(redis_server.url) as env:
         view = await env.service.login("ann")
@@ -74,7 +73,7 @@ async def test_login_pause_ready_logout_with_listeners(redis_server: RedisServer
         assert await env.link.client.zscore(keys.queue_available("billing"), "ann") is None
 
 
-@pytest_twisted.ensureDeferred
+@in_task
 async def test_refusals_carry_the_domain_slug_and_unknown_agents_are_404(
     redis_server: RedisServer,
 ) -> None:
@@ -98,7 +97,7 @@ async def test_refusals_carry_the_domain_slug_and_unknown_agents_are_404(
         assert (await env.service.get("ann")).status is Status.AVAILABLE
 
 
-@pytest_twisted.ensureDeferred
+@in_task
 async def test_logout_while_ringing_returns_the_call_through_on_events(
     redis_server: RedisServer,
 ) -> None:
@@ -115,7 +114,7 @@ async def test_logout_while_ringing_returns_the_call_through_on_events(
         assert await env.state.position("c1") == 1  # back at the head of its queue
 
 
-@pytest_twisted.ensureDeferred
+@in_task
 async def test_state_survives_a_restart_and_config_changes_apply(
     redis_server: RedisServer,
 ) -> None:
@@ -139,7 +138,7 @@ async def test_state_survives_a_restart_and_config_changes_apply(
         assert await env.link.client.zscore(keys.queue_available("billing"), "bob") is None
 
 
-@pytest_twisted.ensureDeferred
+@in_task
 async def test_an_unconfigured_agent_holding_a_call_is_kept(redis_server: RedisServer) -> None:
     async with agents_env(redis_server.url) as env:
         await env.service.login("bob")
@@ -149,7 +148,7 @@ async def test_an_unconfigured_agent_holding_a_call_is_kept(redis_server: RedisS
         assert (await env.state.load_agents())["bob"].state.status is Status.RESERVED
 
 
-@pytest_twisted.ensureDeferred
+@in_task
 async def test_bound_tokens_must_name_configured_agents(redis_server: RedisServer) -> None:
     with pytest.raises(AgentTokenError, match="'zed'"):
         async with agents_env(redis_server.url, token_agents=["ann", "zed"]):
@@ -158,7 +157,7 @@ async def test_bound_tokens_must_name_configured_agents(redis_server: RedisServe
         assert len(await env.service.list_agents()) == 2
 
 
-@pytest_twisted.ensureDeferred
+@in_task
 async def test_registrations_follow_the_registrar(redis_server: RedisServer) -> None:
     async with agents_env(redis_server.url) as env:
         service, state = env.service, env.state
@@ -182,7 +181,7 @@ async def test_registrations_follow_the_registrar(redis_server: RedisServer) -> 
         await service.on_bindings("stranger", T0 + 60)  # not an agent: ignored
 
 
-@pytest_twisted.ensureDeferred
+@in_task
 async def test_start_syncs_registrations_from_the_bindings(redis_server: RedisServer) -> None:
     async with agents_env(redis_server.url) as env:
         await env.bindings.update("bob", lambda _: [_binding("bob", T0 + 300)], T0)
@@ -191,14 +190,14 @@ async def test_start_syncs_registrations_from_the_bindings(redis_server: RedisSe
         assert bob.registered
 
 
-@pytest_twisted.ensureDeferred
+@in_task
 async def test_an_agent_lost_from_redis_is_restored_offline(redis_server: RedisServer) -> None:
     async with agents_env(redis_server.url) as env:
         await env.state.remove_agent("ann")
         assert (await env.service.login("ann")).status is Status.AVAILABLE
 
 
-@pytest_twisted.ensureDeferred
+@in_task
 async def test_a_failing_listener_does_not_undo_the_change(redis_server: RedisServer) -> None:
     async with agents_env(redis_server.url) as env:
 

@@ -13,7 +13,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pytest_twisted
 from twisted.internet import reactor, threads
 from twisted.internet.defer import Deferred
 
@@ -26,7 +25,7 @@ from callcenter.sip.admission import Admission, InboundCall, Reject, RouteTo
 from callcenter.sip.digest import SHA256
 from callcenter.sip.front import FrontSettings, SipFront
 from callcenter.sip.registrar import LookupBy, Registrar, RegistrarSettings
-from tests.integration.agents.kit import Clock, Env, agents_env
+from tests.integration.agents.kit import Clock, Env, agents_env, in_task, wait
 from tests.integration.sip.test_register import UdpPhone
 from tests.support.ports import free_port
 from tests.support.redis_server import RedisServer
@@ -97,21 +96,25 @@ async def sip_env(server: RedisServer) -> AsyncIterator[SipEnv]:
         try:
             yield SipEnv(env, front, admission, port)
         finally:
-            await front.stop()
+            await wait(front.stop())
 
 
-@pytest_twisted.ensureDeferred
+@in_task
 async def test_register_and_unregister_reach_routing(redis_server: RedisServer) -> None:
     async with sip_env(redis_server) as s:
         phone = UdpPhone(s.port)
         try:
-            response = await threads.deferToThread(phone.register, "secret", SHA256, expires=300)
+            response = await wait(
+                threads.deferToThread(phone.register, "secret", SHA256, expires=300)
+            )
             assert response.status == 200, response
             assert (await s.env.service.get("ann")).registered is True
             [snapshot] = await s.env.state.snapshots(["ann"], time.time())
             assert snapshot.registered  # what routing's match reads
-            gone = await threads.deferToThread(
-                phone.register, "secret", SHA256, cseq=10, contacts=["*"], expires=0
+            gone = await wait(
+                threads.deferToThread(
+                    phone.register, "secret", SHA256, cseq=10, contacts=["*"], expires=0
+                )
             )
             assert gone.status == 200, gone
             assert (await s.env.service.get("ann")).registered is False
@@ -135,7 +138,7 @@ def _sipp(s: SipEnv, tmp_path: Path, code: str, password: str) -> SippRun:
     )
 
 
-@pytest_twisted.ensureDeferred
+@in_task
 async def test_sipp_dials_star_40_with_digest_and_logs_the_agent_in(
     redis_server: RedisServer, tmp_path: Path
 ) -> None:
@@ -151,7 +154,7 @@ async def test_sipp_dials_star_40_with_digest_and_logs_the_agent_in(
         s.admission.worker = worker.local
         try:
             caller = _sipp(s, tmp_path, "*40", "secret")
-            result: SippResult = await threads.deferToThread(caller.run)
+            result: SippResult = await wait(threads.deferToThread(caller.run))
             assert result.ok, result.describe()
             log = caller.messages.read_text()
             assert "SIP/2.0 407 Proxy Authentication Required" in log
@@ -161,19 +164,19 @@ async def test_sipp_dials_star_40_with_digest_and_logs_the_agent_in(
             ]
             assert (await s.env.service.get("ann")).status is Status.AVAILABLE
             assert s.env.heard.available == ["ann"]
-            worker_result = await threads.deferToThread(worker.wait)
+            worker_result = await wait(threads.deferToThread(worker.wait))
             assert worker_result.ok, worker_result.describe()
         finally:
             worker.kill()
 
 
-@pytest_twisted.ensureDeferred
+@in_task
 async def test_sipp_with_a_wrong_password_is_never_let_through(
     redis_server: RedisServer, tmp_path: Path
 ) -> None:
     async with sip_env(redis_server) as s:
         caller = _sipp(s, tmp_path, "*40", "not-the-password")
-        result: SippResult = await threads.deferToThread(caller.run)
+        result: SippResult = await wait(threads.deferToThread(caller.run))
         assert not result.ok  # the second INVITE gets 407 again, not 200
         assert caller.messages.read_text().count("SIP/2.0 407 Proxy Authentication") >= 2
         assert s.admission.outcomes == []

@@ -295,3 +295,18 @@ def test_credentials_of_another_realm_are_ignored() -> None:
     other = 'Digest username="ann", realm="elsewhere", nonce="n", uri="u", response="ab"'
     reject = run(desk(FakeAgents()).handle(invite("*40", (other,))))
     assert isinstance(reject, Reject) and reject.code == 407
+
+
+def test_a_digest_uri_without_the_user_part_is_accepted_as_sipp_sends_it() -> None:
+    agents = FakeAgents()
+    d = desk(agents)
+    first = run(d.handle(invite("*40")))
+    assert isinstance(first, Reject)
+    value = authorization(
+        challenge(first),
+        username="ann",
+        password="ann-password-1",
+        uri="sip:127.0.0.1:5060",
+        method="INVITE",
+    )
+    assert isinstance(run(d.handle(invite("*40", (value,), cseq=2))), FeatureCodeOutcome)
