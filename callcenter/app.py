@@ -22,7 +22,10 @@ from twisted.internet.threads import deferToThreadPool
 from twisted.web.resource import Resource
 from twisted.web.server import Request, Site
 
-from callcenter.agents import AgentsResource, AgentsService, AgentTokenError  # agents block
+from callcenter.agents import AgentTokenError
+from callcenter.agents.feature_codes import FeatureCodeDesk
+from callcenter.agents.http import AgentsResource
+from callcenter.agents.service import AgentsService
 from callcenter.aio import as_deferred
 from callcenter.calls.http import CallsResource
 from callcenter.calls.prompts import PromptFiles
@@ -73,7 +76,7 @@ class CallCenter:
         self.roster: Roster | None = None
         self.registrar: Registrar | None = None
         self.routing: RoutingService | None = None
-        self.agents: AgentsService | None = None  # agents block
+        self.agents: AgentsService | None = None
         self.started_at = time.time()
 
     def start_deferred(self) -> Deferred[None]:
@@ -153,8 +156,14 @@ class CallCenter:
             hold_music=hold_music,
         )
         await self.pool.start()
+        bindings = RedisBindingStore(self.link)
+        tokens = dict(config.http.tokens)
+        if not tokens:
+            tokens[generated_admin_token(config.data_dir)] = "admin"
+            log.info("API admin token is in %s", config.data_dir / "api-token")
+        routing_state = RoutingState(self.link)
         self.routing = RoutingService(
-            RoutingState(self.link),
+            routing_state,
             self.roster,
             self.pool,
             self.calls.sessions,
@@ -164,7 +173,19 @@ class CallCenter:
         )
         self.calls.on_queued = self.routing.call_queued
         self.calls.on_call_ended = self.routing.call_ended
-        await as_deferred(self.routing.start())
+        self.agents = AgentsService(
+            self.roster,
+            routing_state,
+            bindings,
+            time.time,
+            on_available=self.routing.agent_available,
+            on_events=self.routing.calls_returned,
+        )
+        try:
+            await as_deferred(self.agents.start(TokenAuth(tokens).bound_agents()))
+        except AgentTokenError as exc:
+            raise StartupError(str(exc)) from exc
+        self.routing.start()
 
         sip = config.sip
         self.front = SipFront(
@@ -182,7 +203,6 @@ class CallCenter:
         )
         self.calls.front = self.front
         roster = self.roster
-        bindings = RedisBindingStore(self.link)
         self.registrar = Registrar(
             RegistrarSettings(
                 realm=sip.realm,
@@ -194,30 +214,19 @@ class CallCenter:
             ),
             LookupBy(roster.password),
             bindings,
+            on_bindings=self.agents.on_bindings,
         )
         self.front.add_method_service("REGISTER", self.registrar)
-        # --- agents block (callcenter.agents): state control, registration → routing -----
-        self.agents = AgentsService(
-            roster,
-            RoutingState(self.link),
-            bindings,
-            time.time,
-            on_available=self.routing.agent_available,
+        self.calls.feature_codes = FeatureCodeDesk(
+            config.feature_codes,
+            self.agents,
+            roster.password,
+            sip.realm,
+            guard=self.registrar.guard,
         )
-        try:
-            bound = TokenAuth(dict(config.http.tokens)).bound_agents()
-            await as_deferred(self.agents.start(bound))
-        except AgentTokenError as exc:
-            raise StartupError(str(exc)) from exc
-        self.registrar.on_bindings = self.agents.on_bindings
-        # --- end of agents block ---------------------------------------------------------
         self.front.set_contact_locator(BindingLocator(roster, bindings, time.time))
         self.front.start()
 
-        tokens = dict(config.http.tokens)
-        if not tokens:
-            tokens[generated_admin_token(config.data_dir)] = "admin"
-            log.info("API admin token is in %s", config.data_dir / "api-token")
         self.http_port = self.reactor.listenTCP(
             config.http.port,
             Site(self._http_root(TokenAuth(tokens), records)),
@@ -249,8 +258,8 @@ class CallCenter:
         root.putChild(b"healthz", JsonEndpoint(auth, {b"GET": (None, self._health)}))
         assert self.calls is not None
         api.putChild(b"calls", CallsResource(auth, records))
-        if self.agents is not None:  # agents block
-            api.putChild(b"agents", AgentsResource(auth, self.agents))
+        assert self.agents is not None
+        api.putChild(b"agents", AgentsResource(auth, self.agents))
         api.putChild(
             b"flows",
             _Children({b"reload": JsonEndpoint(auth, {b"POST": ("admin", self._reload_flows)})}),

@@ -19,11 +19,15 @@ from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
 from twisted.python.failure import Failure
 
+from callcenter.agents.feature_codes import FeatureCodeDesk, FeatureCodeOutcome
+from callcenter.aio import as_deferred
 from callcenter.calls.prompts import PromptFiles
 from callcenter.calls.session import CallSession
 from callcenter.domain.calls import CallRecord
 from callcenter.domain.ivr.actions import EnterQueue
+from callcenter.domain.ivr.announcement import announcement
 from callcenter.domain.ivr.engine import CallContext, IvrSession
+from callcenter.domain.ivr.flow import Flow
 from callcenter.domain.ivr.library import FlowLibrary
 from callcenter.media import protocol as media
 from callcenter.sip.admission import Admission, InboundCall, Reject, RouteTo
@@ -96,6 +100,7 @@ class CallService:
         # Routing's hooks: a session is queued by its IVR; a caller's leg is gone.
         self.on_queued: Callable[[CallSession, EnterQueue], None] | None = None
         self.on_call_ended: Callable[[str], None] | None = None
+        self.feature_codes: FeatureCodeDesk | None = None  # agents dialling *40 and friends
         self.stopping = False
         self.rejected: dict[int, int] = {}
 
@@ -104,13 +109,29 @@ class CallService:
     def admit(self, call: InboundCall) -> Admission | Deferred[Admission]:
         if call.call_id in self.sessions:  # a retransmission raced past the front
             return Reject(482, "Loop Detected")
-        flow = self._flows.flow_for(call.did)
-        if flow is None:
+        desk = self.feature_codes
+        is_code = desk is not None and desk.is_feature_code(call.did)
+        flow = None if is_code else self._flows.flow_for(call.did)
+        if flow is None and not is_code:
             return self._reject(404, "Not Found")
         if self.stopping:
             return self._reject(503, "Service Stopping", {"Retry-After": "30"})
         if not self._redis.healthy:
             return self._reject(503, "State Store Unavailable", {"Retry-After": "10"})
+        if flow is not None:
+            return self._open(call, flow, self._numbers[call.did])
+        assert desk is not None
+
+        def decided(outcome: FeatureCodeOutcome | Reject) -> Admission | Deferred[Admission]:
+            if isinstance(outcome, Reject):  # 407 challenge, 403 wrong agent or blocked
+                self.rejected[outcome.code] = self.rejected.get(outcome.code, 0) + 1
+                return outcome
+            return self._open(call, announcement(outcome.text), f"feature code {call.did}")
+
+        return as_deferred(desk.handle(call)).addCallback(decided)
+
+    def _open(self, call: InboundCall, flow: Flow, flow_name: str) -> Deferred[Admission]:
+        """A call record and a session for an admitted call, and a media worker for it."""
         record = CallRecord(
             call_id=call.call_id,
             caller=call.caller,
@@ -122,7 +143,7 @@ class CallService:
         session = CallSession(
             record,
             ivr,
-            self._numbers[call.did],
+            flow_name,
             self._pool,
             self._prompts,
             self._journal,

@@ -22,10 +22,11 @@ lost (a restart of the service).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import uuid
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -40,6 +41,7 @@ from callcenter.domain.routing.errors import RoutingError
 from callcenter.domain.routing.queues import WaitingCall
 from callcenter.domain.routing.transitions import (
     Answer,
+    CallReturned,
     CancelOffer,
     Command,
     Decline,
@@ -97,11 +99,8 @@ class RoutingService:
         self.matches = 0
         self.failed_offers = 0
 
-    async def start(self) -> None:
-        now = self._now()
-        await self._state.configure_queues(self._roster.queues.values())
-        for agent in self._roster.agents.values():
-            await self._state.put_agent(agent, now)  # live state kept across restarts
+    def start(self) -> None:
+        """Agents and queues are in Redis already (``AgentsService.start``)."""
         self._sweep.start(SWEEP_SECONDS, now=False)
 
     def stop(self) -> None:
@@ -159,6 +158,18 @@ class RoutingService:
 
     # --- agents ------------------------------------------------------------------------------
 
+    def calls_returned(self, events: Sequence[object]) -> None:
+        """An agent logged out while its phone rang: the phone stops ringing and the call,
+        already back at the head of its queue, goes to the next agent."""
+        for event in events:
+            if not isinstance(event, CallReturned) or event.reason != "logged-out":
+                continue  # RONA and declines are handled where the leg failed
+            for offer in [o for o in self.offers.values() if o.call_id == event.call_id]:
+                del self.offers[offer.leg]
+                with contextlib.suppress(LookupError):
+                    self._pool.send(offer.leg, media.CancelDial(offer.leg))
+            self._spawn(self._match_call(event.call_id))
+
     def agent_available(self, agent_id: str) -> None:
         """An agent became available (login, ready, wrap-up over): give it the best call."""
         self._spawn(self._match_agent(agent_id))
@@ -209,7 +220,7 @@ class RoutingService:
         self.offers[leg] = Offer(leg, match.call_id, match.agent_id, match.queue)
         session.offered(agent.id, queue.name)
         try:
-            self._pool.send(match.call_id, dial)
+            self._pool.send(leg, dial)  # the pool places the leg with its peer
         except LookupError:  # the caller's worker let it go a moment ago
             del self.offers[leg]
             self._spawn(self._apply(match.agent_id, CancelOffer(match.call_id)))

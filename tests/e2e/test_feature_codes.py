@@ -30,9 +30,6 @@ SETTINGS: dict[str, Any] = {
          "queues": ["billing"]},
     ],
 }  # fmt: skip
-WIRED = pytest.mark.xfail(
-    strict=True, reason="needs the feature-code wiring in CallService.admit (issue 3 note)"
-)
 
 
 def _dial(service: Service, tmp_path: Path, code: str, password: str, name: str) -> SippResult:
@@ -57,7 +54,6 @@ def _status(service: Service) -> dict[str, Any]:
     return dict(body)
 
 
-@WIRED
 def test_star_40_logs_in_and_star_42_pauses_with_a_reason_code(tmp_path: Path) -> None:
     with running_service(tmp_path, settings=SETTINGS) as service:
         result = _dial(service, tmp_path, "*40", PASSWORD, "uac_feature_code_wait_bye.xml")
@@ -71,7 +67,6 @@ def test_star_40_logs_in_and_star_42_pauses_with_a_reason_code(tmp_path: Path) -
         assert (body["status"], body["reason"]) == ("paused", "code 1")
 
 
-@WIRED
 def test_a_wrong_password_changes_nothing(tmp_path: Path) -> None:
     with running_service(tmp_path, settings=SETTINGS) as service:
         result = _dial(service, tmp_path, "*40", "wrong-password", "uac_feature_code.xml")

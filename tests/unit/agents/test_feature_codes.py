@@ -310,3 +310,21 @@ def test_a_digest_uri_without_the_user_part_is_accepted_as_sipp_sends_it() -> No
         method="INVITE",
     )
     assert isinstance(run(d.handle(invite("*40", (value,), cseq=2))), FeatureCodeOutcome)
+
+
+@pytest.mark.parametrize(
+    ("digest_uri", "same"),
+    [
+        ("sip:*40@127.0.0.1:5060", True),
+        ("sip:*40@LOCALHOST:5060", False),  # another host
+        ("sip:127.0.0.1:5060", True),  # sipp: host and port, no user
+        ("sip:127.0.0.1:5070", False),  # another port
+        ("sip:*41@127.0.0.1:5060", False),  # another code
+        ("sip:10.0.0.1:5060", False),
+        ("not a uri", False),
+    ],
+)
+def test_digest_uri_must_name_the_request_uri(digest_uri: str, same: bool) -> None:
+    from callcenter.agents.feature_codes import _same_uri
+
+    assert _same_uri(digest_uri, "sip:*40@127.0.0.1:5060") is same
