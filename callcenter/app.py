@@ -38,6 +38,7 @@ from callcenter.media.moh import default_hold_music
 from callcenter.media.pool import PoolSettings, WorkerPool
 from callcenter.media.prompts import convert_wav, render_say
 from callcenter.roster import Roster, build_roster, check_flow_queues
+from callcenter.routing.http import QueuesResource, RoutingResource
 from callcenter.routing.locator import BindingLocator
 from callcenter.routing.service import RoutingService
 from callcenter.sip.front import FrontSettings, SipFront
@@ -77,6 +78,7 @@ class CallCenter:
         self.registrar: Registrar | None = None
         self.routing: RoutingService | None = None
         self.agents: AgentsService | None = None
+        self.routing_state: RoutingState | None = None
         self.started_at = time.time()
 
     def start_deferred(self) -> Deferred[None]:
@@ -162,6 +164,7 @@ class CallCenter:
             tokens[generated_admin_token(config.data_dir)] = "admin"
             log.info("API admin token is in %s", config.data_dir / "api-token")
         routing_state = RoutingState(self.link)
+        self.routing_state = routing_state
         self.routing = RoutingService(
             routing_state,
             self.roster,
@@ -260,6 +263,9 @@ class CallCenter:
         api.putChild(b"calls", CallsResource(auth, records))
         assert self.agents is not None
         api.putChild(b"agents", AgentsResource(auth, self.agents))
+        assert self.routing_state is not None
+        api.putChild(b"routing", RoutingResource(auth, self.routing_state, time.time, records))
+        api.putChild(b"queues", QueuesResource(auth, self.routing_state, time.time))
         api.putChild(
             b"flows",
             _Children({b"reload": JsonEndpoint(auth, {b"POST": ("admin", self._reload_flows)})}),
