@@ -41,6 +41,7 @@ from callcenter.roster import Roster, build_roster, check_flow_queues
 from callcenter.routing.http import QueuesResource, RoutingResource
 from callcenter.routing.locator import BindingLocator
 from callcenter.routing.service import RoutingService
+from callcenter.routing.waiting import WaitingRoom, experiences
 from callcenter.sip.front import FrontSettings, SipFront
 from callcenter.sip.registrar import LookupBy, Registrar, RegistrarSettings
 from callcenter.store.call_records import CallRecords, EventLog
@@ -48,6 +49,7 @@ from callcenter.store.embedded import EmbeddedRedis
 from callcenter.store.link import RedisLink, redacted
 from callcenter.store.registrations import RedisBindingStore
 from callcenter.store.routing.state import RoutingState
+from callcenter.store.routing.waiting import WaitingStore
 from callcenter.web.auth import TokenAuth, generated_admin_token
 from callcenter.web.json_api import JsonEndpoint, Reply
 
@@ -78,6 +80,7 @@ class CallCenter:
         self.registrar: Registrar | None = None
         self.routing: RoutingService | None = None
         self.agents: AgentsService | None = None
+        self.waiting: WaitingRoom | None = None
         self.routing_state: RoutingState | None = None
         self.started_at = time.time()
 
@@ -174,6 +177,17 @@ class CallCenter:
             time.time,
             front_host=_front_host(config.sip.host, config.sip.port),
         )
+        self.waiting = WaitingRoom(
+            routing_state,
+            WaitingStore(self.link),
+            self.roster,
+            experiences(config.queues),
+            self.calls.sessions,
+            self.reactor,
+            time.time,
+            rematch=self.routing.rematch,
+        )
+        self.routing.waiting = self.waiting
         self.calls.on_queued = self.routing.call_queued
         self.calls.on_call_ended = self.routing.call_ended
         self.agents = AgentsService(
@@ -189,6 +203,7 @@ class CallCenter:
         except AgentTokenError as exc:
             raise StartupError(str(exc)) from exc
         self.routing.start()
+        self.waiting.start()
 
         sip = config.sip
         self.front = SipFront(
@@ -336,6 +351,8 @@ class CallCenter:
         log.info("stopping: hanging up active calls")
         if self.routing is not None:
             self.routing.stop()
+        if self.waiting is not None:
+            self.waiting.stop()
         if self.calls is not None:
             self.calls.hang_up_all("service stopping")
             deadline = time.monotonic() + HANGUP_GRACE_SECONDS

@@ -83,6 +83,15 @@ class EscalationConfig:
 
 
 @dataclass
+class OverflowConfig:
+    """Where a caller goes when it leaves a queue unanswered (see "While waiting")."""
+
+    queue: str | None = None  # move to this queue (priority kept)
+    message: str | None = None  # spoken first; without a queue, then the call ends…
+    hangup: bool = True  # …unless false: at max wait the caller hears it and keeps waiting
+
+
+@dataclass
 class QueueConfig:
     skills: dict[str, int] = field(default_factory=dict)  # skill → minimum level (1-10)
     strategy: str = "longest-idle"  # most-skilled, round-robin, fewest-calls, least-talk-time
@@ -92,6 +101,14 @@ class QueueConfig:
     max_wait_seconds: float | None = None
     service_level_seconds: float = 20.0
     escalation: list[EscalationConfig] = field(default_factory=list)
+    # While waiting (callcenter.routing.waiting): announcements, overflow, empty-queue rules.
+    announce_position: bool = False
+    announce_wait: bool = False
+    announce_first_seconds: float = 30.0
+    announce_every_seconds: float = 60.0
+    overflow: OverflowConfig | None = None
+    join_when_empty: bool = True  # false: nobody logged in, the caller overflows at once
+    leave_when_empty: bool = False  # true: the last agent logs out, waiting callers overflow
 
 
 @dataclass
@@ -290,3 +307,25 @@ def _validate(config: Config) -> None:
             raise ConfigError("http.tokens: a token must be at least 16 characters")
     if not config.numbers:
         raise ConfigError("numbers: at least one dialled number must map to a flow")
+    for name, queue in config.queues.items():
+        _validate_waiting(name, queue, config.queues)
+
+
+def _validate_waiting(name: str, queue: QueueConfig, queues: Mapping[str, QueueConfig]) -> None:
+    where = f"queues.{name}"
+    if queue.announce_first_seconds < 0:
+        raise ConfigError(f"{where}.announce_first_seconds: cannot be negative")
+    if queue.announce_every_seconds < 5:
+        raise ConfigError(f"{where}.announce_every_seconds: must be at least 5")
+    overflow = queue.overflow
+    if overflow is None:
+        return
+    if overflow.queue is not None:
+        if overflow.queue not in queues:
+            raise ConfigError(f"{where}.overflow.queue: unknown queue {overflow.queue!r}")
+        if overflow.queue == name:
+            raise ConfigError(f"{where}.overflow.queue: a queue cannot overflow into itself")
+    elif not overflow.hangup and not overflow.message:
+        raise ConfigError(f"{where}.overflow: give a queue, a message, or hangup: true")
+    if overflow.message is not None and not overflow.message.strip():
+        raise ConfigError(f"{where}.overflow.message: cannot be empty")

@@ -26,6 +26,7 @@ from callcenter.domain.ivr.actions import (
     Hangup,
     NodeEntered,
     Play,
+    Say,
     StartTimer,
     StopPlayback,
     Transfer,
@@ -34,6 +35,10 @@ from callcenter.domain.ivr.engine import IvrSession
 from callcenter.media import protocol as media
 
 log = logging.getLogger(__name__)
+
+# Playback tokens of what the waiting room says to a queued caller (never the IVR's).
+ANNOUNCE_TOKEN = "wait-announce"
+GOODBYE_TOKEN = "wait-goodbye"
 
 
 class MediaCommands(Protocol):
@@ -76,6 +81,7 @@ class CallSession:
         # Set by the call service when routing runs: the IVR queued this call.
         self.on_queued: Callable[[CallSession, EnterQueue], None] | None = None
         self.agent_hung_up = False
+        self._end_reason: str | None = None  # ours when we hang up a waiting caller
 
     @property
     def call_id(self) -> str:
@@ -103,6 +109,9 @@ class CallSession:
             self._journal.save(self.record)
 
     def playback_done(self, token: str) -> None:
+        if token in (ANNOUNCE_TOKEN, GOODBYE_TOKEN):
+            self._waiting_playback_done(token)
+            return
         if token == self._playing:
             self._playing = None
         if not self.ivr.finished:
@@ -113,7 +122,8 @@ class CallSession:
         self._cancel_timers()
         # A bridged pair ends together: the agent's BYE arrives first, then ours to the caller.
         who = "caller" if by == "remote" else "agent" if self.agent_hung_up else "system"
-        self.record.hang_up(who, reason or str(code), self._now(), ivr_finished=self.ivr.finished)
+        reason = self._end_reason or reason or str(code)
+        self.record.hang_up(who, reason, self._now(), ivr_finished=self.ivr.finished)
         self._journal.event(
             "call.ended",
             self.record,
@@ -187,6 +197,71 @@ class CallSession:
         self._cancel_timers()
         self.record.fail(reason, self._now())
         self._send(media.Hangup(self.call_id, code=503))
+
+    # --- while waiting in a queue (driven by ``callcenter.routing.waiting``) -------------
+
+    @property
+    def waiting(self) -> bool:
+        """Queued and not (yet) talking to an agent: hold music and announcements apply."""
+        return (
+            self.record.queue is not None
+            and self.record.connected_at is None
+            and (not self.record.finished)
+        )
+
+    def announce(self, text: str, **details: Any) -> None:
+        """Speak ``text`` over the hold music, which then starts again (event ``call.announced``).
+
+        The text holds numbers that change, so it is rendered now (in a thread, cached); if an
+        agent answered meanwhile, nothing is played: the bridge has replaced the music.
+        """
+        self._journal.event("call.announced", self.record, text=text, **details)
+        self._speak(text, ANNOUNCE_TOKEN)
+
+    def leave_queue(self, text: str, reason: str, waited: float | None) -> None:
+        """Speak ``text`` then hang up: the caller leaves its queue with no agent."""
+        self._end_reason = f"left queue: {reason}"
+        self._journal.event(
+            "call.left_queue", self.record, queue=self.record.queue, reason=reason, wait=waited
+        )
+        self._speak(text, GOODBYE_TOKEN)
+
+    def overflowed(self, to_queue: str, reason: str, waited: float | None) -> None:
+        """The caller now waits in ``to_queue`` (the record's wait keeps counting from the first
+        queue, so reports see the whole time the caller waited)."""
+        from_queue = self.record.queue
+        self.record.queue = to_queue
+        self._journal.event(
+            "call.overflowed",
+            self.record,
+            from_queue=from_queue,
+            to_queue=to_queue,
+            reason=reason,
+            wait=waited,
+        )
+        self._journal.save(self.record)
+
+    def _speak(self, text: str, token: str) -> None:
+        language = self.ivr.variables.get("lang", "en")
+        d = self._prompts.resolve([Say(text, language)])
+
+        def send(files: list[Path]) -> None:
+            if self.waiting:
+                self._send(media.Play(self.call_id, tuple(str(f) for f in files), token))
+
+        def failed(failure: Failure) -> None:
+            log.error("call %s: waiting prompt failed: %s", self.call_id, failure.getErrorMessage())
+            self._waiting_playback_done(token)
+
+        d.addCallbacks(send, failed)
+
+    def _waiting_playback_done(self, token: str) -> None:
+        if not self.waiting:
+            return
+        if token == GOODBYE_TOKEN:
+            self._send(media.Hangup(self.call_id))
+        else:
+            self._hold()
 
     def _send(self, command: media.Command) -> None:
         """Send to the worker; a call it no longer holds (it just hung up) is not an error."""

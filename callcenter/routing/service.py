@@ -51,6 +51,7 @@ from callcenter.domain.routing.transitions import (
 )
 from callcenter.media import protocol as media
 from callcenter.roster import Roster
+from callcenter.routing.waiting import WaitingRoom
 from callcenter.store.routing.state import RoutingState
 from callcenter.store.routing.views import Match
 
@@ -98,6 +99,7 @@ class RoutingService:
         self._sweep.clock = clock
         self.matches = 0
         self.failed_offers = 0
+        self.waiting: WaitingRoom | None = None  # announcements, max wait, empty queues
 
     def start(self) -> None:
         """Agents and queues are in Redis already (``AgentsService.start``)."""
@@ -128,6 +130,8 @@ class RoutingService:
 
     def call_ended(self, call_id: str) -> None:
         """The caller's leg is gone: leave the queue; a ringing phone is withdrawn by the worker."""
+        if self.waiting is not None:
+            self.waiting.call_ended(call_id)
         self._spawn(self._state.remove(call_id))
 
     def calls_lost(self, call_ids: list[str]) -> None:
@@ -170,6 +174,10 @@ class RoutingService:
                     self._pool.send(offer.leg, media.CancelDial(offer.leg))
             self._spawn(self._match_call(event.call_id))
 
+    def rematch(self, call_id: str) -> None:
+        """The waiting room moved a call to another queue (overflow): match it there now."""
+        self._spawn(self._match_call(call_id))
+
     def agent_available(self, agent_id: str) -> None:
         """An agent became available (login, ready, wrap-up over): give it the best call."""
         self._spawn(self._match_agent(agent_id))
@@ -177,7 +185,11 @@ class RoutingService:
     # --- internals ---------------------------------------------------------------------------
 
     async def _enqueue(self, waiting: WaitingCall) -> None:
+        if self.waiting is not None and not await self.waiting.joining(waiting):
+            return  # nobody logged in and the queue refuses callers: it overflowed instead
         await self._state.enqueue(waiting)
+        if self.waiting is not None:
+            self.waiting.queued(waiting)
         await self._match_call(waiting.call_id)
 
     async def _match_call(self, call_id: str) -> None:

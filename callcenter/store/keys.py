@@ -71,3 +71,8 @@ def waiting_call(call_id: str) -> str:
 def event_seen(event_id: str) -> str:
     """String with a TTL: this event is already in the stream (replay guard)."""
     return f"{PREFIX}event-seen:{event_id}"
+
+
+def handle_times(queue: str) -> str:
+    """List: the queue's recent handle times in seconds (talk + wrap-up), newest first, capped."""
+    return f"{PREFIX}rq-handle:{queue}"
