@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,7 @@ from callcenter.media.moh import default_hold_music
 from callcenter.media.pool import PoolSettings, WorkerPool
 from callcenter.media.prompts import convert_wav, render_say
 from callcenter.roster import Roster, build_roster, check_flow_queues
+from callcenter.routing.handoff import OfferHandoff
 from callcenter.routing.http import QueuesResource, RoutingResource
 from callcenter.routing.locator import BindingLocator
 from callcenter.routing.service import RoutingService
@@ -49,6 +51,7 @@ from callcenter.store.embedded import EmbeddedRedis
 from callcenter.store.link import RedisLink, redacted
 from callcenter.store.registrations import RedisBindingStore
 from callcenter.store.routing.state import RoutingState
+from callcenter.store.routing.views import Match
 from callcenter.store.routing.waiting import WaitingStore
 from callcenter.web.auth import TokenAuth, generated_admin_token
 from callcenter.web.json_api import JsonEndpoint, Reply
@@ -82,6 +85,9 @@ class CallCenter:
         self.agents: AgentsService | None = None
         self.waiting: WaitingRoom | None = None
         self.routing_state: RoutingState | None = None
+        self.handoff: OfferHandoff | None = None
+        # Names this process among the controllers sharing one Redis (offers hand-off).
+        self.controller_id = uuid.uuid4().hex
         self.started_at = time.time()
 
     def start_deferred(self) -> Deferred[None]:
@@ -168,6 +174,7 @@ class CallCenter:
             log.info("API admin token is in %s", config.data_dir / "api-token")
         routing_state = RoutingState(self.link)
         self.routing_state = routing_state
+        self.handoff = OfferHandoff(self.link, self.controller_id, self._offer_handed_over)
         self.routing = RoutingService(
             routing_state,
             self.roster,
@@ -176,6 +183,7 @@ class CallCenter:
             self.reactor,
             time.time,
             front_host=_front_host(config.sip.host, config.sip.port),
+            handoff=self.handoff,
         )
         self.waiting = WaitingRoom(
             routing_state,
@@ -204,6 +212,7 @@ class CallCenter:
             raise StartupError(str(exc)) from exc
         self.routing.start()
         self.waiting.start()
+        self.handoff.start()
 
         sip = config.sip
         self.front = SipFront(
@@ -293,6 +302,10 @@ class CallCenter:
         elif self.calls is not None:
             self.calls.on_media_event(event)
 
+    def _offer_handed_over(self, match: Match) -> None:
+        if self.routing is not None:
+            self.routing.offer_handed_over(match)
+
     def _calls_lost(self, call_ids: list[str]) -> None:
         if self.routing is not None:
             self.routing.calls_lost(call_ids)
@@ -366,6 +379,8 @@ class CallCenter:
         if self.pool is not None:
             stops.append(self.pool.stop())
         await DeferredList(stops, consumeErrors=True)
+        if self.handoff is not None:
+            await as_deferred(self.handoff.stop())
         if self.link is not None:
             await as_deferred(self.link.close())
         if self.embedded is not None:

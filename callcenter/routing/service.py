@@ -51,6 +51,7 @@ from callcenter.domain.routing.transitions import (
 )
 from callcenter.media import protocol as media
 from callcenter.roster import Roster
+from callcenter.routing.handoff import OfferHandoff
 from callcenter.routing.waiting import WaitingRoom
 from callcenter.store.routing.state import RoutingState
 from callcenter.store.routing.views import Match
@@ -85,6 +86,7 @@ class RoutingService:
         clock: IReactorTime,
         wall_time: Callable[[], float],
         front_host: str,
+        handoff: OfferHandoff | None = None,
     ) -> None:
         self._state = state
         self._roster = roster
@@ -93,6 +95,7 @@ class RoutingService:
         self._clock = clock
         self._now = wall_time
         self._front_host = front_host
+        self._handoff = handoff  # several controllers: matches for callers held elsewhere
         self.offers: dict[str, Offer] = {}  # by leg id
         self._wrap_ups: dict[str, IDelayedCall] = {}
         self._sweep = LoopingCall(self._sweep_once)
@@ -126,10 +129,14 @@ class RoutingService:
             entered_at=self._now(),
             skills=dict(action.skills),
         )
+        if self._handoff is not None:
+            self._handoff.claim(session.call_id)
         self._spawn(self._enqueue(waiting))
 
     def call_ended(self, call_id: str) -> None:
         """The caller's leg is gone: leave the queue; a ringing phone is withdrawn by the worker."""
+        if self._handoff is not None:
+            self._handoff.forget(call_id)
         if self.waiting is not None:
             self.waiting.call_ended(call_id)
         self._spawn(self._state.remove(call_id))
@@ -207,10 +214,7 @@ class RoutingService:
         session = self._sessions.get(match.call_id)
         agent = self._roster.agents.get(match.agent_id)
         if session is None or agent is None:
-            # The caller left (or lives on another controller, which is not handled yet):
-            # the agent must not stay reserved for nobody.
-            log.warning("match %s → %s has no local caller", match.call_id, match.agent_id)
-            self._spawn(self._apply(match.agent_id, CancelOffer(match.call_id)))
+            self._spawn(self._offer_elsewhere(match))
             return
         queue = self._roster.queues[match.queue]
         leg = f"leg-{uuid.uuid4().hex}"
@@ -236,6 +240,25 @@ class RoutingService:
         except LookupError:  # the caller's worker let it go a moment ago
             del self.offers[leg]
             self._spawn(self._apply(match.agent_id, CancelOffer(match.call_id)))
+
+    def offer_handed_over(self, match: Match) -> None:
+        """Another controller matched one of our callers: ring the agent from here."""
+        if match.call_id in self._sessions:
+            self._offer(match)
+        else:  # our caller left meanwhile: undo, and stop bouncing it between controllers
+            self._spawn(self._undo(match))
+
+    async def _offer_elsewhere(self, match: Match) -> None:
+        if self._handoff is not None and await self._handoff.forward(match):
+            return
+        await self._undo(match)
+
+    async def _undo(self, match: Match) -> None:
+        """The match has no caller to ring for: free the agent, drop the dead call."""
+        log.info("match %s → %s has no caller any more: undone", match.call_id, match.agent_id)
+        await self._state.remove(match.call_id)
+        if await self._apply(match.agent_id, CancelOffer(match.call_id)):
+            await self._match_agent(match.agent_id)
 
     def _answered(self, offer: Offer) -> None:
         offer.answered = True

@@ -73,6 +73,16 @@ def event_seen(event_id: str) -> str:
     return f"{PREFIX}event-seen:{event_id}"
 
 
+def call_owner(call_id: str) -> str:
+    """String: the id of the controller holding this caller (offers are handed to it)."""
+    return f"{PREFIX}call-owner:{call_id}"
+
+
+def offers_channel(controller_id: str) -> str:
+    """Pub/sub channel: matches another controller made for this controller's callers."""
+    return f"{PREFIX}offers:{controller_id}"
+
+
 def handle_times(queue: str) -> str:
     """List: the queue's recent handle times in seconds (talk + wrap-up), newest first, capped."""
     return f"{PREFIX}rq-handle:{queue}"
