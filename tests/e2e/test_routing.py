@@ -166,3 +166,44 @@ def test_logging_out_while_ringing_stops_the_phone_and_the_call_moves_on(
     assert bob.wait_agent().answered
     record = service.wait_call(result.call_id, lambda r: r["ended_at"] is not None)
     assert record["agent"] == "bob"
+
+
+def test_a_caller_hanging_up_during_the_offer_stops_the_phone_without_penalty(
+    service: Service, tmp_path: Path
+) -> None:
+    ann = _agent_phone(service, "ann", tmp_path, answer_after=None)
+    _login(service, "ann")
+    caller = start_phone(
+        f"sip:100@{service.sip_uri_host}", dtmf=[(0.5, "1", "rfc4733")], duration=3.0
+    )
+    # The caller is queued ~1.5 s after answering and hangs up at 3 s: ann's phone has rung
+    # ~1.5 s of its 3 s ring timeout.
+    result = caller.wait()
+    rang = ann.wait_agent()
+    assert rang.incoming and not rang.answered
+    assert rang.status_code == 487  # the phone stopped ringing
+    assert result.call_id is not None
+    record = service.wait_call(result.call_id, lambda r: r["ended_at"] is not None)
+    assert record["outcome"] == "abandoned"
+    assert record["agent"] is None
+    # Not penalised: available again, not paused "no-answer".
+    _until(lambda: _agent_state(service, "ann")["status"] == "available")
+
+
+def test_an_agent_whose_phone_is_gone_is_paused_and_skipped(
+    service: Service, tmp_path: Path
+) -> None:
+    ann = _agent_phone(service, "ann", tmp_path, answer_after=0.5)
+    ann.kill()  # registered, then the phone vanished: INVITEs to it go unanswered
+    _login(service, "ann")
+    bob = _agent_phone(service, "bob", tmp_path, answer_after=0.5)
+    caller = start_phone(
+        f"sip:100@{service.sip_uri_host}", dtmf=[(0.5, "1", "rfc4733")], duration=20.0
+    )
+    _until(lambda: _agent_state(service, "ann")["status"] == "paused", timeout=25)
+    _login(service, "bob")
+    assert bob.wait_agent().answered
+    result = caller.wait()
+    assert result.call_id is not None
+    record = service.wait_call(result.call_id, lambda r: r["ended_at"] is not None)
+    assert record["agent"] == "bob"
