@@ -1,4 +1,5 @@
-"""``python -m bench ivr [--quick]`` or ``python -m bench routing`` (or ``./dev bench ...``).
+"""``python -m bench ivr [--quick]``, ``python -m bench routing`` or ``python -m bench bridged``
+(or ``./dev bench ...``).
 
 Runs a benchmark and prints its figures with the machine they were measured on.
 """
@@ -11,7 +12,7 @@ import platform
 
 import psutil
 
-from bench import ivr, routing
+from bench import bridged, ivr, routing
 
 
 def main() -> None:
@@ -28,6 +29,12 @@ def main() -> None:
     rt.add_argument("--queues", type=int, default=100)
     rt.add_argument("--calls", type=int, default=10_000)
     rt.add_argument("--decisions", type=int, default=3000, help="timed decisions per phase")
+    br = sub.add_parser("bridged", help="caller-agent conversations held at once")
+    br.add_argument("--levels", type=int, nargs="+", default=[50, 100, 150])
+    br.add_argument("--hold", type=int, default=30, help="seconds each caller holds")
+    br.add_argument("--rate", type=float, default=10, help="new callers per second")
+    br.add_argument("--answer-after", type=float, default=0.5, help="agents' ringing, seconds")
+    br.add_argument("--rtp", choices=("silence", "echo", "none"), default="silence")
     args = parser.parse_args()
     print(
         f"machine: {os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB, "
@@ -35,6 +42,10 @@ def main() -> None:
     )
     if args.which == "routing":
         for line in routing.run(args.agents, args.queues, args.calls, args.decisions):
+            print(line, flush=True)
+        return
+    if args.which == "bridged":
+        for line in bridged.bridged(args.levels, args.hold, args.rate, args.answer_after, args.rtp):
             print(line, flush=True)
         return
     if args.quick:
