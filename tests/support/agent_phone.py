@@ -13,6 +13,8 @@ import re
 import time
 from typing import Any
 
+from tests.support.pj_audio import connect_audio
+
 _FROM = re.compile(r"^(?:From|f)\s*:\s*(.*)$", re.IGNORECASE | re.MULTILINE)
 _X_HEADER = re.compile(r"^(X-[A-Za-z0-9-]+)\s*:\s*(.*?)\s*$", re.IGNORECASE | re.MULTILINE)
 
@@ -94,25 +96,7 @@ def agent_main(args: argparse.Namespace) -> int:
                     summary["connected_seconds"] = round(time.monotonic() - state["answered_at"], 3)
 
         def onCallMediaState(self, prm: Any) -> None:  # noqa: N802
-            info = self.getInfo()
-            for media in info.media:
-                if (
-                    media.type == pj.PJMEDIA_TYPE_AUDIO
-                    and media.status == pj.PJSUA_CALL_MEDIA_ACTIVE
-                    and "audio" not in keep
-                ):
-                    audio = self.getAudioMedia(media.index)
-                    keep["audio"] = audio
-                    if args.record:
-                        recorder = pj.AudioMediaRecorder()
-                        recorder.createRecorder(args.record)
-                        audio.startTransmit(recorder)
-                        keep["recorder"] = recorder
-                    if args.play:
-                        player = pj.AudioMediaPlayer()
-                        player.createPlayer(args.play, 0 if args.loop else pj.PJMEDIA_FILE_NO_LOOP)
-                        player.startTransmit(audio)
-                        keep["player"] = player
+            connect_audio(pj, self, args.record, args.play, args.loop, keep)
 
     class AgentAccount(pj.Account):  # type: ignore[misc]
         def onRegState(self, prm: Any) -> None:  # noqa: N802

@@ -33,6 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tests.support.pj_audio import connect_audio
+
 DtmfStep = tuple[float, str, str]  # (seconds after answer, digit(s), "rfc4733" | "info")
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -354,25 +356,7 @@ def _phone_main(argv: list[str] | None = None) -> int:
                     summary["connected_seconds"] = round(time.monotonic() - state["answered_at"], 3)
 
         def onCallMediaState(self, prm: Any) -> None:  # noqa: N802
-            info = self.getInfo()
-            for media in info.media:
-                if (
-                    media.type == pj.PJMEDIA_TYPE_AUDIO
-                    and media.status == pj.PJSUA_CALL_MEDIA_ACTIVE
-                    and "audio" not in keep
-                ):
-                    audio = self.getAudioMedia(media.index)
-                    keep["audio"] = audio
-                    if args.record:
-                        recorder = pj.AudioMediaRecorder()
-                        recorder.createRecorder(args.record)
-                        audio.startTransmit(recorder)
-                        keep["recorder"] = recorder
-                    if args.play:
-                        player = pj.AudioMediaPlayer()
-                        player.createPlayer(args.play, 0 if args.loop else pj.PJMEDIA_FILE_NO_LOOP)
-                        player.startTransmit(audio)
-                        keep["player"] = player
+            connect_audio(pj, self, args.record, args.play, args.loop, keep)
 
         def onDtmfDigit(self, prm: Any) -> None:  # noqa: N802
             summary["dtmf_received"].append(prm.digit)
