@@ -86,8 +86,3 @@ def offers_channel(controller_id: str) -> str:
 def handle_times(queue: str) -> str:
     """List: the queue's recent handle times in seconds (talk + wrap-up), newest first, capped."""
     return f"{PREFIX}rq-handle:{queue}"
-
-
-def handle_times(queue: str) -> str:
-    """List: the queue's recent handle times in seconds (talk + wrap-up), newest first, capped."""
-    return f"{PREFIX}rq-handle:{queue}"
