@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+from pathlib import Path
 
 import psutil
 
@@ -35,6 +36,7 @@ def main() -> None:
     br.add_argument("--rate", type=float, default=10, help="new callers per second")
     br.add_argument("--answer-after", type=float, default=0.5, help="agents' ringing, seconds")
     br.add_argument("--rtp", choices=("silence", "echo", "none"), default="silence")
+    br.add_argument("--keep", type=Path, help="keep each level's logs in KEEP/<level>")
     args = parser.parse_args()
     print(
         f"machine: {os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB, "
@@ -45,7 +47,9 @@ def main() -> None:
             print(line, flush=True)
         return
     if args.which == "bridged":
-        for line in bridged.bridged(args.levels, args.hold, args.rate, args.answer_after, args.rtp):
+        for line in bridged.bridged(
+            args.levels, args.hold, args.rate, args.answer_after, args.rtp, args.keep
+        ):
             print(line, flush=True)
         return
     if args.quick:

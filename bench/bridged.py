@@ -255,7 +255,8 @@ def describe_level(level: Level, hold_s: int) -> list[str]:
         f"  queue wait (entry -> agent connected): p50 {_round(p50)} s, p99 {_round(p99)} s",
         f"  agent simulator: {level.calls} registered in {level.register_seconds:.1f} s; "
         f"INVITEs {sim.get('invites')}, answered {sim.get('answered')}, "
-        f"ACKed {sim.get('confirmed')}, BYEs {sim.get('byes')}, CANCELs {sim.get('cancels')}, "
+        f"ACKed {sim.get('confirmed')}, at once {sim.get('max_concurrent')}, "
+        f"BYEs {sim.get('byes')}, CANCELs {sim.get('cancels')}, "
         f"re-INVITEs {sim.get('reinvites')}, double-booked {sim.get('double_booked')}, "
         f"ACK timeouts {sim.get('ack_timeouts')}; "
         f"RTP sent {sim.get('rtp_sent')} received {sim.get('rtp_received')}",
@@ -270,13 +271,25 @@ def _round(value: float | None) -> float | None:
 
 
 def bridged(
-    levels: list[int], hold_s: int, rate: float, answer_after: float = 0.5, rtp: str = "silence"
+    levels: list[int],
+    hold_s: int,
+    rate: float,
+    answer_after: float = 0.5,
+    rtp: str = "silence",
+    keep: Path | None = None,
 ) -> Iterator[str]:
-    """Run the ramp; lines of figures are yielded as each level finishes."""
+    """Run the ramp; lines of figures are yielded as each level finishes.
+
+    ``keep``: each level's service log, config and sipp files stay in ``keep/<level>``.
+    """
     best = 0
     for level in levels:
-        with tempfile.TemporaryDirectory() as tmp:
-            result = run_level(level, hold_s, rate, answer_after, rtp, Path(tmp))
+        if keep is not None:
+            (keep / str(level)).mkdir(parents=True, exist_ok=True)
+            result = run_level(level, hold_s, rate, answer_after, rtp, keep / str(level))
+        else:
+            with tempfile.TemporaryDirectory() as tmp:
+                result = run_level(level, hold_s, rate, answer_after, rtp, Path(tmp))
         yield from describe_level(result, hold_s)
         if not result.clean:
             break
