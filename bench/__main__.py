@@ -31,7 +31,7 @@ def main() -> None:
     rt.add_argument("--calls", type=int, default=10_000)
     rt.add_argument("--decisions", type=int, default=3000, help="timed decisions per phase")
     br = sub.add_parser("bridged", help="caller-agent conversations held at once")
-    br.add_argument("--levels", type=int, nargs="+", default=[50, 100, 150])
+    br.add_argument("--levels", type=int, nargs="+", default=[50, 100, 150, 200])
     br.add_argument("--hold", type=int, default=30, help="seconds each caller holds")
     br.add_argument("--rate", type=float, default=10, help="new callers per second")
     br.add_argument("--answer-after", type=float, default=0.5, help="agents' ringing, seconds")
