@@ -97,6 +97,8 @@ class RoutingService:
         self._front_host = front_host
         self._handoff = handoff  # several controllers: matches for callers held elsewhere
         self.offers: dict[str, Offer] = {}  # by leg id
+        self._entering: dict[str, WaitingCall] = {}  # queued by the IVR, not yet in Redis
+        self._in_flight: set[str] = set()
         self._wrap_ups: dict[str, IDelayedCall] = {}
         self._sweep = LoopingCall(self._sweep_once)
         self._sweep.clock = clock
@@ -131,6 +133,7 @@ class RoutingService:
         )
         if self._handoff is not None:
             self._handoff.claim(session.call_id)
+        self._entering[waiting.call_id] = waiting
         self._spawn(self._enqueue(waiting))
 
     def call_ended(self, call_id: str) -> None:
@@ -139,6 +142,7 @@ class RoutingService:
             self._handoff.forget(call_id)
         if self.waiting is not None:
             self.waiting.call_ended(call_id)
+        self._entering.pop(call_id, None)
         self._spawn(self._state.remove(call_id))
 
     def calls_lost(self, call_ids: list[str]) -> None:
@@ -192,12 +196,26 @@ class RoutingService:
     # --- internals ---------------------------------------------------------------------------
 
     async def _enqueue(self, waiting: WaitingCall) -> None:
-        if self.waiting is not None and not await self.waiting.joining(waiting):
-            return  # nobody logged in and the queue refuses callers: it overflowed instead
-        await self._state.enqueue(waiting)
+        """Put the call in its queue; until that has worked (Redis may fail for a moment), the
+        call stays in ``_entering`` and the sweep tries again: a caller is never left on hold
+        outside every queue. One attempt per call at a time."""
+        call_id = waiting.call_id
+        if call_id in self._in_flight:
+            return
+        self._in_flight.add(call_id)
+        try:
+            if self.waiting is not None and not await self.waiting.joining(waiting):
+                self._entering.pop(call_id, None)
+                return  # nobody logged in and the queue refuses callers: it overflowed instead
+            await self._state.enqueue(waiting)
+        finally:
+            self._in_flight.discard(call_id)
+        if self._entering.pop(call_id, None) is None:
+            await self._state.remove(call_id)  # the caller left while it was entering
+            return
         if self.waiting is not None:
             self.waiting.queued(waiting)
-        await self._match_call(waiting.call_id)
+        await self._match_call(call_id)
 
     async def _match_call(self, call_id: str) -> None:
         match = await self._state.match_call(call_id, self._now())
@@ -281,9 +299,18 @@ class RoutingService:
             command: Command = CancelOffer(offer.call_id)  # withdrawn: no penalty
         elif code in (486, 600, 603):
             command = Decline(offer.call_id, busy=code in (486, 600))
-        else:  # 408 ring timeout, 480/404 unreachable, 5xx: RONA, the agent is paused
+        elif code >= 500 and code != 503:
+            # Our own fault (the front could not locate the phone, the worker failed): the
+            # agent is not paused; the call goes back to the head of its queue for the sweep.
+            self._spawn(self._service_fault(offer))
+            return
+        else:  # 408 ring timeout, 480/404/503 unreachable: RONA, the agent is paused
             command = NoAnswer(offer.call_id)
         self._spawn(self._after_failure(offer, command, retry=session is not None))
+
+    async def _service_fault(self, offer: Offer) -> None:
+        await self._state.requeue_at_head(offer.call_id)
+        await self._apply(offer.agent_id, CancelOffer(offer.call_id))
 
     async def _after_failure(self, offer: Offer, command: Command, retry: bool) -> None:
         await self._apply(offer.agent_id, command)
@@ -297,7 +324,10 @@ class RoutingService:
         if session is not None and by_agent:
             session.agent_hung_up = True
         wrap_up = self._roster.queues[offer.queue].wrap_up_seconds
-        self._spawn(self._apply(offer.agent_id, Hangup(offer.call_id, wrap_up)))
+        # Stamped now, not when the write runs: the end timer below must not fire before the
+        # wrap-up's recorded end (it would be refused, and the agent kept 2 s more).
+        ended_at = self._now()
+        self._spawn(self._apply(offer.agent_id, Hangup(offer.call_id, wrap_up), at=ended_at))
         self._schedule_wrap_up_end(offer.agent_id, wrap_up)
 
     def _schedule_wrap_up_end(self, agent_id: str, seconds: float) -> None:
@@ -315,9 +345,9 @@ class RoutingService:
         if await self._apply(agent_id, EndWrapUp()):
             await self._match_agent(agent_id)
 
-    async def _apply(self, agent_id: str, command: Command) -> bool:
+    async def _apply(self, agent_id: str, command: Command, at: float | None = None) -> bool:
         try:
-            await self._state.apply(agent_id, command, self._now())
+            await self._state.apply(agent_id, command, self._now() if at is None else at)
         except RoutingError as exc:  # e.g. the agent logged out meanwhile: nothing to undo
             log.info("agent %s: %s not applied: %s", agent_id, type(command).__name__, exc)
             return False
@@ -330,8 +360,10 @@ class RoutingService:
         now = self._now()
         queued = [s.call_id for s in self._sessions.values() if s.record.outcome == "queued"]
         ringing = {offer.call_id for offer in self.offers.values()}
+        for waiting in list(self._entering.values()):
+            await self._enqueue(waiting)
         for call_id in queued:
-            if call_id not in ringing:
+            if call_id not in ringing and call_id not in self._entering:
                 await self._match_call(call_id)
         for agent_id, record in (await self._state.load_agents()).items():
             state = record.state

@@ -164,7 +164,10 @@ class WaitingRoom:
         session = self._sessions.get(call.call_id)
         if session is None:
             return True
-        if may_join(self._experience(call.queue), await self._staffed(call.queue)):
+        experience = self._experience(call.queue)
+        if experience.join_when_empty:  # the usual case: no need to count the staff
+            return True
+        if may_join(experience, await self._staffed(call.queue)):
             return True
         waiter = _Waiter(session, call.queue, self._now(), {call.queue})
         self._waiters[call.call_id] = waiter

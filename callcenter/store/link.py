@@ -22,6 +22,8 @@ from redis.exceptions import RedisError
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+MAX_CONNECTIONS = 64
+POOL_WAIT_SECONDS = 5.0
 Write = Callable[[redis.Redis], Awaitable[object]]
 
 
@@ -40,9 +42,17 @@ def redacted(url: str) -> str:
 class RedisLink:
     def __init__(self, url: str, max_pending: int = 100_000) -> None:
         self.url = url
-        self.client: redis.Redis = redis.Redis.from_url(
-            url, socket_timeout=2, socket_connect_timeout=2, decode_responses=True
+        # A burst (hundreds of calls queuing at once) must wait for a free connection, not
+        # fail with "Too many connections" and be mistaken for Redis being down.
+        pool = redis.BlockingConnectionPool.from_url(
+            url,
+            max_connections=MAX_CONNECTIONS,
+            timeout=POOL_WAIT_SECONDS,
+            socket_timeout=2,
+            socket_connect_timeout=2,
+            decode_responses=True,
         )
+        self.client: redis.Redis = redis.Redis.from_pool(pool)  # owns it: closed with it
         self.healthy = False
         self._pending: deque[Write] = deque()
         self._max_pending = max_pending
