@@ -30,7 +30,7 @@ from callcenter.agents.service import AgentsService
 from callcenter.aio import as_deferred
 from callcenter.calls.http import CallsResource
 from callcenter.calls.prompts import PromptFiles
-from callcenter.calls.service import CallService, RedisJournal
+from callcenter.calls.service import CallService, RedisJournal, overflow_key
 from callcenter.config import Config
 from callcenter.domain.ivr.actions import Prompt
 from callcenter.domain.ivr.library import FlowLibrary
@@ -111,12 +111,22 @@ class CallCenter:
         self.link.start_monitor()
         log.info("Redis at %s", redacted(url))
 
-        self.flows = FlowLibrary({did: config.flow_path(f) for did, f in config.numbers.items()})
-        problems = self.flows.problems
+        served = {did: config.flow_path(f) for did, f in config.numbers.items()}
+        for queue_config in config.queues.values():
+            flow_file = queue_config.overflow.flow if queue_config.overflow else None
+            if flow_file is not None:  # queue overflow into a flow: loaded and checked too
+                served[overflow_key(flow_file)] = config.flow_path(flow_file)
+        self.flows = FlowLibrary(served)
+        problems = [str(p) for p in self.flows.problems]
+        for name, queue in config.queues.items():
+            o = queue.overflow
+            target = self.flows.flow_for(overflow_key(o.flow)) if o and o.flow else None
+            if o and o.node and target is not None and o.node not in target.nodes:
+                problems.append(f"queues.{name}.overflow.node: no node {o.node!r} in {o.flow}")
         if problems:
             raise StartupError(
                 "invalid IVR flow; fix it or check with `callcenter flows check`:\n"
-                + "\n".join(str(p) for p in problems)
+                + "\n".join(problems)
             )
 
         self.roster = build_roster(config)  # ConfigError names the key at fault
@@ -194,6 +204,7 @@ class CallCenter:
             self.reactor,
             time.time,
             rematch=self.routing.rematch,
+            divert=self.calls.divert,
         )
         self.routing.waiting = self.waiting
         self.calls.on_queued = self.routing.call_queued

@@ -87,6 +87,8 @@ class OverflowConfig:
     """Where a caller goes when it leaves a queue unanswered (see "While waiting")."""
 
     queue: str | None = None  # move to this queue (priority kept)
+    flow: str | None = None  # or: continue in this IVR flow file (in flows_dir)…
+    node: str | None = None  # …from this node (default: the flow's start)
     message: str | None = None  # spoken first; without a queue, then the call ends…
     hangup: bool = True  # …unless false: at max wait the caller hears it and keeps waiting
 
@@ -320,7 +322,13 @@ def _validate_waiting(name: str, queue: QueueConfig, queues: Mapping[str, QueueC
     overflow = queue.overflow
     if overflow is None:
         return
-    if overflow.queue is not None:
+    if overflow.flow is not None and overflow.queue is not None:
+        raise ConfigError(f"{where}.overflow: give a queue or a flow, not both")
+    if overflow.node is not None and overflow.flow is None:
+        raise ConfigError(f"{where}.overflow.node: needs overflow.flow")
+    if overflow.flow is not None:
+        pass  # the flow and its node are checked when flows load (callcenter.app)
+    elif overflow.queue is not None:
         if overflow.queue not in queues:
             raise ConfigError(f"{where}.overflow.queue: unknown queue {overflow.queue!r}")
         if overflow.queue == name:

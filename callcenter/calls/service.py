@@ -9,6 +9,7 @@ worker event to its session.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 from collections.abc import Callable
 from datetime import datetime
@@ -171,6 +172,21 @@ class CallService:
 
         return self._pool.reserve(call.call_id).addCallbacks(routed, no_worker)
 
+    def divert(
+        self, call_id: str, flow_file: str, node: str | None, reason: str, waited: float | None
+    ) -> None:
+        """Continue a queued call in an IVR flow (a queue's ``overflow: {flow, node}``)."""
+        session = self.sessions.get(call_id)
+        flow = self._flows.flow_for(overflow_key(flow_file))
+        if session is None or flow is None:
+            log.error("call %s: overflow flow %r is not loaded", call_id, flow_file)
+            return
+        if node is not None:
+            flow = dataclasses.replace(flow, start=node)
+        ivr = IvrSession(flow, CallContext(call_id, session.record.caller, session.record.did),
+                         self._ivr_time)  # fmt: skip
+        session.divert(ivr, flow_file, reason, waited)
+
     def dialog_ended(self, call_id: str) -> None:
         if call_id in self.sessions:
             self._clock.callLater(ORPHAN_GRACE_SECONDS, self._close_orphan, call_id)
@@ -244,3 +260,8 @@ class CallService:
     def _reject(self, code: int, reason: str, headers: dict[str, str] | None = None) -> Reject:
         self.rejected[code] = self.rejected.get(code, 0) + 1
         return Reject(code, reason, headers or {})
+
+
+def overflow_key(flow_file: str) -> str:
+    """The flow library's key for a flow reached by queue overflow, not by a dialled number."""
+    return f"overflow:{flow_file}"

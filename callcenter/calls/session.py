@@ -17,7 +17,7 @@ from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.python.failure import Failure
 
 from callcenter.calls.prompts import PromptFiles
-from callcenter.domain.calls import CallRecord
+from callcenter.domain.calls import CallRecord, Outcome
 from callcenter.domain.ivr.actions import (
     Action,
     CancelTimer,
@@ -225,6 +225,22 @@ class CallSession:
             "call.left_queue", self.record, queue=self.record.queue, reason=reason, wait=waited
         )
         self._speak(text, GOODBYE_TOKEN)
+
+    def divert(self, ivr: IvrSession, flow_name: str, reason: str, waited: float | None) -> None:
+        """The caller leaves its queue for an IVR flow (queue overflow to a flow node)."""
+        self._journal.event(
+            "call.overflowed",
+            self.record,
+            from_queue=self.record.queue,
+            to_flow=flow_name,
+            reason=reason,
+            wait=waited,
+        )
+        self.record.queue = None  # no longer waiting: no hold music, no announcements
+        self.record.outcome = Outcome.IN_PROGRESS
+        self.ivr = ivr
+        self._flow_name = flow_name
+        self._run(ivr.start())
 
     def overflowed(self, to_queue: str, reason: str, waited: float | None) -> None:
         """The caller now waits in ``to_queue`` (the record's wait keeps counting from the first

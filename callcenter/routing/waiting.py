@@ -45,12 +45,14 @@ from callcenter.domain.routing.estimates import (
     staffed_count,
 )
 from callcenter.domain.routing.waiting import (
+    TIMEOUT_MESSAGE,
     HangUp,
     LeaveReason,
     MoveTo,
     Overflow,
     QueueExperience,
     Stay,
+    ToFlow,
     announcement_text,
     may_join,
     must_leave,
@@ -96,7 +98,9 @@ def experiences(queues: Mapping[str, QueueConfig]) -> dict[str, QueueExperience]
         overflow = None
         if q.overflow is not None:
             o = q.overflow
-            overflow = Overflow(queue=o.queue, message=o.message, hangup=o.hangup)
+            overflow = Overflow(
+                queue=o.queue, message=o.message, hangup=o.hangup, flow=o.flow, node=o.node
+            )
         out[name] = QueueExperience(
             announce_position=q.announce_position,
             announce_wait=q.announce_wait,
@@ -131,6 +135,7 @@ class WaitingRoom:
         clock: IReactorTime,
         wall_time: Callable[[], float],
         rematch: Callable[[str], None],
+        divert: Callable[[str, str, str | None, str, float | None], None] | None = None,
     ) -> None:
         self._state = state
         self._store = store
@@ -140,6 +145,8 @@ class WaitingRoom:
         self._clock = clock
         self._now = wall_time
         self._rematch = rematch  # routing: match this call now (it moved queue)
+        # the call service: continue a call in an IVR flow (call, flow, node, reason, waited)
+        self._divert = divert
         self._waiters: dict[str, _Waiter] = {}
         self._check = LoopingCall(self._check_empty)
         self._check.clock = clock
@@ -299,6 +306,16 @@ class WaitingRoom:
             return
         waiter.leaving = True
         _cancel(waiter)
+        if isinstance(decision, ToFlow) and self._divert is not None:
+            if pending is None and await self._store.take(call_id) is None:
+                self._retry(waiter, reason)  # an agent's phone rings for it: look again later
+                return
+            self._waiters.pop(call_id, None)
+            self.overflowed += 1
+            self._divert(call_id, decision.flow, decision.node, str(reason), waited)
+            return
+        if isinstance(decision, ToFlow):  # no call service to divert to (tests): hang up
+            decision = HangUp(TIMEOUT_MESSAGE)
         if isinstance(decision, HangUp):
             if pending is None and await self._store.take(call_id) is None:
                 self._retry(waiter, reason)  # an agent's phone rings for it: look again later

@@ -170,3 +170,32 @@ def _queued(service: Service) -> bool:
     status, body = service.api("/api/calls")
     calls = body.get("calls", body) if isinstance(body, dict) else body
     return status == 200 and any(c.get("outcome") == "queued" for c in calls)
+
+
+def test_max_wait_overflows_into_a_flow_node(tmp_path: Path, redis_server: RedisServer) -> None:
+    """The caller leaves the queue for the callback menu of another flow (node `offer`)."""
+    billing = {"max_wait_seconds": 3, "overflow": {"flow": "after_wait.yaml", "node": "offer"}}
+    with running_service(tmp_path, redis_server.url, settings=_settings(billing)) as service:
+        caller = start_phone(
+            f"sip:100@{service.sip_uri_host}", dtmf=[*BILLING, (6.5, "1", "info")], duration=20.0
+        )
+        result = caller.wait()
+        assert result.call_id is not None
+        assert result.hangup_by == "remote"  # the flow ended the call
+        record = service.wait_call(result.call_id, lambda r: r["ended_at"] is not None)
+        nodes = [n["node"] for n in record["nodes"]]
+        assert nodes[-3:] == ["offer", "callback", "bye"]  # started at `offer`, not `sorry`
+        assert "sorry" not in nodes
+        assert record["outcome"] == "completed"
+        assert record["digits"][-1]["node"] == "offer"
+        moved = [e for e in _events(redis_server.url, result.call_id)
+                 if e["type"] == "call.overflowed"]  # fmt: skip
+        assert moved[0]["to_flow"] == "after_wait.yaml"
+        assert moved[0]["from_queue"] == "billing"
+
+
+def test_an_overflow_node_missing_from_its_flow_stops_the_start(tmp_path: Path) -> None:
+    billing = {"max_wait_seconds": 3, "overflow": {"flow": "after_wait.yaml", "node": "nope"}}
+    with running_service(tmp_path, settings=_settings(billing), wait_ready=False) as service:
+        assert service.process.wait(60) == 1
+        assert "queues.billing.overflow.node: no node 'nope' in after_wait.yaml" in service.log()

@@ -49,6 +49,8 @@ class Overflow:
     queue: str | None = None
     message: str | None = None
     hangup: bool = True
+    flow: str | None = None  # continue in this IVR flow instead (e.g. a voicemail menu)
+    node: str | None = None
 
 
 @dataclass(frozen=True)
@@ -129,7 +131,15 @@ class Stay:
     message: str | None
 
 
-LeaveDecision = MoveTo | HangUp | Stay
+@dataclass(frozen=True)
+class ToFlow:
+    """Leave the queue for an IVR flow (from ``node``, or its start)."""
+
+    flow: str
+    node: str | None
+
+
+LeaveDecision = MoveTo | HangUp | Stay | ToFlow
 
 
 def overflow_decision(
@@ -141,6 +151,8 @@ def overflow_decision(
     """
     overflow = experience.overflow or Overflow()
     default = TIMEOUT_MESSAGE if reason is LeaveReason.MAX_WAIT else EMPTY_MESSAGE
+    if overflow.flow is not None:
+        return ToFlow(overflow.flow, overflow.node)
     if overflow.queue is not None and overflow.queue not in visited:
         return MoveTo(overflow.queue, overflow.message)
     if overflow.queue is None and not overflow.hangup and reason is LeaveReason.MAX_WAIT:

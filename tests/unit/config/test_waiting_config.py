@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
 from callcenter.config import ConfigError, load_config
 from callcenter.domain.routing.waiting import Overflow, QueueExperience
@@ -51,5 +52,21 @@ def test_experience_keys_reach_the_waiting_room(tmp_path: Path) -> None:
 def test_bad_experience_keys(tmp_path: Path, text: str, message: str) -> None:
     path = tmp_path / "c.yaml"
     path.write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        load_config(path, environ={})
+
+
+@pytest.mark.parametrize(
+    ("overflow", "message"),
+    [
+        ({"flow": "x.yaml", "queue": "support"}, "give a queue or a flow, not both"),
+        ({"node": "offer"}, "overflow.node: needs overflow.flow"),
+    ],
+)
+def test_overflow_to_a_flow_is_checked(
+    tmp_path: Path, overflow: dict[str, str], message: str
+) -> None:
+    path = tmp_path / "cc.yaml"
+    path.write_text(yaml.safe_dump({"queues": {"billing": {"overflow": overflow}, "support": {}}}))
     with pytest.raises(ConfigError, match=message):
         load_config(path, environ={})

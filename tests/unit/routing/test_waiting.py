@@ -117,3 +117,11 @@ def test_invalid_timings_are_refused() -> None:
         QueueExperience(announce_every_seconds=0)
     with pytest.raises(RoutingConfigError):
         QueueExperience(announce_first_seconds=-1)
+
+
+def test_overflow_to_a_flow_goes_there_whatever_the_reason() -> None:
+    from callcenter.domain.routing.waiting import ToFlow
+
+    experience = QueueExperience(overflow=Overflow(flow="after.yaml", node="offer"))
+    for reason in LeaveReason:
+        assert overflow_decision(experience, reason, {"billing"}) == ToFlow("after.yaml", "offer")
