@@ -21,9 +21,11 @@ Redis layout (see :mod:`callcenter.store.keys`):
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import math
+import random
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
@@ -159,7 +161,9 @@ class RedisBindingStore:
         key = keys.registration(aor)
 
         async def attempt(client: redis.Redis) -> list[Binding]:
-            for _ in range(self._max_attempts):
+            for tries in range(self._max_attempts):
+                if tries:  # lost a race: back off a random moment so writers stop colliding
+                    await asyncio.sleep(random.uniform(0, 0.002 * tries))
                 async with client.pipeline(transaction=True) as pipe:
                     try:
                         await pipe.watch(key)
