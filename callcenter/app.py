@@ -99,8 +99,17 @@ class CallCenter:
     # --- start ---------------------------------------------------------------------------
 
     async def start(self) -> None:
+        """Each part in the order of what it needs; see the module docstring."""
+        self.config.data_dir.mkdir(parents=True, exist_ok=True)
+        await self._start_redis()
+        self._load_flows_and_roster()
+        records = await self._start_media_and_calls()
+        bindings, tokens = await self._start_routing_and_agents()
+        self._start_sip(bindings)
+        self._start_http(tokens, records)
+
+    async def _start_redis(self) -> None:
         config = self.config
-        config.data_dir.mkdir(parents=True, exist_ok=True)
         url = config.redis_url
         if url is None:
             self.embedded = EmbeddedRedis(config.data_dir / "redis")
@@ -111,6 +120,10 @@ class CallCenter:
         self.link.start_monitor()
         log.info("Redis at %s", redacted(url))
 
+    def _load_flows_and_roster(self) -> None:
+        """Flows (by number, and those queues overflow into) and agents/queues, cross-checked:
+        an invalid one stops the start with every problem listed."""
+        config = self.config
         served = {did: config.flow_path(f) for did, f in config.numbers.items()}
         for queue_config in config.queues.values():
             flow_file = queue_config.overflow.flow if queue_config.overflow else None
@@ -134,6 +147,9 @@ class CallCenter:
         if unknown_queues:
             raise StartupError("\n".join(unknown_queues))
 
+    async def _start_media_and_calls(self) -> CallRecords:
+        config = self.config
+        assert self.link is not None and self.flows is not None
         prompts = PromptFiles(
             config.prompt_cache,
             render_say,
@@ -177,6 +193,12 @@ class CallCenter:
             hold_music=hold_music,
         )
         await self.pool.start()
+        return records
+
+    async def _start_routing_and_agents(self) -> tuple[RedisBindingStore, dict[str, str]]:
+        config = self.config
+        assert self.link is not None and self.roster is not None
+        assert self.pool is not None and self.calls is not None
         bindings = RedisBindingStore(self.link)
         tokens = dict(config.http.tokens)
         if not tokens:
@@ -224,7 +246,11 @@ class CallCenter:
         self.routing.start()
         self.waiting.start()
         self.handoff.start()
+        return bindings, tokens
 
+    def _start_sip(self, bindings: RedisBindingStore) -> None:
+        config = self.config
+        assert self.calls is not None and self.roster is not None and self.agents is not None
         sip = config.sip
         self.front = SipFront(
             self.reactor,
@@ -265,6 +291,9 @@ class CallCenter:
         self.front.set_contact_locator(BindingLocator(roster, bindings, time.time))
         self.front.start()
 
+    def _start_http(self, tokens: dict[str, str], records: CallRecords) -> None:
+        config = self.config
+        sip = config.sip
         self.http_port = self.reactor.listenTCP(
             config.http.port,
             Site(self._http_root(TokenAuth(tokens), records)),
