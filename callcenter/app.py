@@ -39,6 +39,7 @@ from callcenter.media.moh import default_hold_music
 from callcenter.media.pool import PoolSettings, WorkerPool
 from callcenter.media.prompts import convert_wav, render_say
 from callcenter.roster import Roster, build_roster, check_flow_queues
+from callcenter.routing.agent_events import AgentStateJournal
 from callcenter.routing.handoff import OfferHandoff
 from callcenter.routing.http import QueuesResource, RoutingResource
 from callcenter.routing.locator import BindingLocator
@@ -86,6 +87,7 @@ class CallCenter:
         self.waiting: WaitingRoom | None = None
         self.routing_state: RoutingState | None = None
         self.handoff: OfferHandoff | None = None
+        self.events: EventLog | None = None
         # Names this process among the controllers sharing one Redis (offers hand-off).
         self.controller_id = uuid.uuid4().hex
         self.started_at = time.time()
@@ -118,6 +120,7 @@ class CallCenter:
         self.link = RedisLink(url)
         await as_deferred(self.link.connect())  # RedisUnavailableError: clear message, exit 1
         self.link.start_monitor()
+        self.events = EventLog(self.link)
         log.info("Redis at %s", redacted(url))
 
     def _load_flows_and_roster(self) -> None:
@@ -149,7 +152,7 @@ class CallCenter:
 
     async def _start_media_and_calls(self) -> CallRecords:
         config = self.config
-        assert self.link is not None and self.flows is not None
+        assert self.link is not None and self.flows is not None and self.events is not None
         prompts = PromptFiles(
             config.prompt_cache,
             render_say,
@@ -185,7 +188,7 @@ class CallCenter:
             numbers=config.numbers,
             pool=self.pool,
             prompts=prompts,
-            journal=RedisJournal(records, EventLog(self.link)),
+            journal=RedisJournal(records, self.events),
             redis=self.link,
             clock=self.reactor,
             wall_time=time.time,
@@ -204,7 +207,8 @@ class CallCenter:
         if not tokens:
             tokens[generated_admin_token(config.data_dir)] = "admin"
             log.info("API admin token is in %s", config.data_dir / "api-token")
-        routing_state = RoutingState(self.link)
+        assert self.events is not None
+        routing_state = RoutingState(self.link, on_state_change=AgentStateJournal(self.events))
         self.routing_state = routing_state
         self.handoff = OfferHandoff(self.link, self.controller_id, self._offer_handed_over)
         self.routing = RoutingService(

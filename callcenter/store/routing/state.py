@@ -17,6 +17,10 @@ Two kinds of write, each atomic against other controllers on the same Redis:
   it computes from the queue config stored here: a call's requirements depend on its own
   IVR skills and wait, so they cannot be passed in per queue for :meth:`match_agent`.
 
+Every agent state change, whichever write made it, is told to ``on_state_change`` (an
+:class:`AgentStateChanged`) once its write succeeded: the ``agent.state`` events of the event
+log come from here, so none is missed (a Lua claim reserving an agent is one too).
+
 Invariant kept by both: an agent is in ``rq-available:<q>`` exactly when its record says
 ``available`` and ``q`` is one of its queues; the score is its strategy's primary key.
 Registration is not part of the invariant (it lapses with time): the scripts test it.
@@ -27,6 +31,7 @@ Registration is not part of the invariant (it lapses with time): the scripts tes
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
@@ -38,6 +43,7 @@ from callcenter.domain.routing import (
     Agent,
     AgentRecord,
     AgentSnapshot,
+    AgentStateChanged,
     Answer,
     CallReturned,
     Command,
@@ -69,6 +75,11 @@ from callcenter.store.routing.views import AgentView, CallView, Match, UnknownAg
 
 T = TypeVar("T")
 
+log = logging.getLogger(__name__)
+
+#: Told of every agent state change after it is stored (e.g. to append ``agent.state``).
+StateListener = Callable[[AgentStateChanged], None]
+
 #: Calls read per queue by match_agent (and per queue by agent_view) from the head.
 WALK_LIMIT = 50
 #: Available agents fetched per ZRANGE page by match_call.
@@ -83,8 +94,14 @@ class RoutingState:
     eligibility and escalation rules from Redis.
     """
 
-    def __init__(self, link: RedisLink, max_attempts: int = 50) -> None:
+    def __init__(
+        self,
+        link: RedisLink,
+        max_attempts: int = 50,
+        on_state_change: StateListener | None = None,
+    ) -> None:
         self._link = link
+        self.on_state_change = on_state_change
         self._scripts = Scripts.register(link.client)
         self._queues: dict[str, Queue] = {}
         self._max_attempts = max_attempts
@@ -163,7 +180,11 @@ class RoutingState:
         decline), an answered call's waiting entry is dropped, a ``Reserve`` issued here
         (rather than by a match script) takes the call out of its queue.
         """
-        return (await self._update_agent(agent_id, None, command, now)).transition
+        done = (await self._update_agent(agent_id, None, command, now)).transition
+        for event in done.events:
+            if isinstance(event, AgentStateChanged):
+                self._changed(event)
+        return done
 
     async def store_record(self, record: AgentRecord) -> None:
         """Write a record as given (the daily ``new_day`` reset, imports, tests), re-indexed.
@@ -277,7 +298,7 @@ class RoutingState:
         if found is None:
             return None
         agent_id, queue = found
-        return Match(str(agent_id), call_id, str(queue))
+        return self._claimed(Match(str(agent_id), call_id, str(queue)), now)
 
     async def match_agent(self, agent_id: str, now: float, limit: int = WALK_LIMIT) -> Match | None:
         """Claim the most urgent call across the agent's queues for a free agent, or None."""
@@ -286,7 +307,7 @@ class RoutingState:
         if found is None:
             return None
         call_id, queue = found
-        return Match(agent_id, str(call_id), str(queue))
+        return self._claimed(Match(agent_id, str(call_id), str(queue)), now)
 
     # -- explain ---------------------------------------------------------------------------
 
@@ -328,6 +349,23 @@ class RoutingState:
         return AgentView(agent, tuple(calls), queues)
 
     # -- internals -------------------------------------------------------------------------
+
+    def _claimed(self, match: Match, now: float) -> Match:
+        """A Lua claim is ``transitions.Reserve`` (accepted only from available): tell it."""
+        self._changed(
+            AgentStateChanged(
+                match.agent_id, Status.AVAILABLE, Status.RESERVED, now, None, match.call_id
+            )
+        )
+        return match
+
+    def _changed(self, event: AgentStateChanged) -> None:
+        if self.on_state_change is None:
+            return
+        try:
+            self.on_state_change(event)
+        except Exception:  # the change is stored; a listener's fault must not undo the caller
+            log.exception("agent state listener failed for %s", event.agent_id)
 
     async def _update_agent(
         self,
