@@ -1,0 +1,133 @@
+"""Writes events into the history: raw events once, then the call's summary recomputed.
+
+One transaction per batch: the events are inserted (a replayed ``id`` is ignored), each call
+they touch is summarised again from all its stored events with the pure reducer, its ``calls``
+row upserted and its queue attempts and legs replaced. The first time a call's end is written
+the finished listeners run in that same transaction, so a ticket (or anything else keyed on a
+finished call) is created exactly when, and only if, the call's record is.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+from callcenter.domain.history import CallEvent, CallSummary, history_call_id, summarize
+from callcenter.history.database import HistoryDatabase
+from callcenter.history.tables import call_events, calls, legs, queue_attempts
+
+FinishedListener = Callable[[Connection, CallSummary], None]
+
+
+@dataclass(frozen=True)
+class LoggedEvent:
+    """An event with its place in the log (``position`` orders a call's events)."""
+
+    event: CallEvent
+    position: int
+
+
+class HistoryWriter:
+    def __init__(self, database: HistoryDatabase, clock: Callable[[], float] = time.time) -> None:
+        self._db = database
+        self._now = clock
+        self._listeners: list[FinishedListener] = []
+
+    def add_finished_listener(self, listener: FinishedListener) -> None:
+        """``listener(connection, summary)`` runs once per call, inside the transaction that
+        first writes its end; raising rolls the whole batch back (it is retried)."""
+        self._listeners.append(listener)
+
+    def write(self, batch: Sequence[LoggedEvent]) -> list[CallSummary]:
+        """Store ``batch`` and return the summaries of the calls it touched. Blocking."""
+        rows = []
+        for logged in batch:
+            call_id = history_call_id(logged.event)
+            if call_id:  # an agent's state change tied to no call is not a call's history
+                e = logged.event
+                rows.append(
+                    {
+                        "id": e.id,
+                        "call_id": call_id,
+                        "type": e.type,
+                        "at": e.at,
+                        "position": logged.position,
+                        "data": dict(e.data),
+                    }
+                )
+        if not rows:
+            return []
+        touched = sorted({str(r["call_id"]) for r in rows})
+        with self._db.begin() as connection:
+            if self._db.dialect == "postgresql":
+                for call_id in touched:  # sorted: two writers never wait on each other in a ring
+                    connection.execute(
+                        sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _lock_key(call_id)}
+                    )
+            connection.execute(self._insert_ignoring_duplicates(), rows)
+            return [self._resummarize(connection, call_id) for call_id in touched]
+
+    def _insert_ignoring_duplicates(self) -> Any:
+        if self._db.dialect == "postgresql":
+            return postgresql.insert(call_events).on_conflict_do_nothing(index_elements=["id"])
+        if self._db.dialect == "sqlite":
+            return sqlite.insert(call_events).on_conflict_do_nothing(index_elements=["id"])
+        return call_events.insert().prefix_with("IGNORE")  # MySQL/MariaDB
+
+    def _resummarize(self, connection: Connection, call_id: str) -> CallSummary:
+        stored = connection.execute(
+            sa.select(call_events.c.id, call_events.c.type, call_events.c.at, call_events.c.data)
+            .where(call_events.c.call_id == call_id)
+            .order_by(call_events.c.position)
+        ).all()
+        events = [CallEvent(r.id, r.type, call_id, r.at, r.data or {}) for r in stored]
+        summary = summarize(call_id, events)
+        was_final = connection.execute(
+            sa.select(calls.c.finalized).where(calls.c.call_id == call_id)
+        ).scalar_one_or_none()
+        values = summary_row(summary)
+        values["finalized"] = bool(was_final) or summary.finished
+        values["updated_at"] = self._now()
+        if was_final is None:
+            connection.execute(calls.insert().values(call_id=call_id, **values))
+        else:
+            connection.execute(calls.update().where(calls.c.call_id == call_id).values(**values))
+        connection.execute(queue_attempts.delete().where(queue_attempts.c.call_id == call_id))
+        connection.execute(legs.delete().where(legs.c.call_id == call_id))
+        if summary.attempts:
+            connection.execute(
+                queue_attempts.insert(),
+                [
+                    {"call_id": call_id, "seq": n, **asdict(a)}
+                    for n, a in enumerate(summary.attempts)
+                ],
+            )
+        connection.execute(
+            legs.insert(),
+            [{"call_id": call_id, "seq": n, **asdict(leg)} for n, leg in enumerate(summary.legs)],
+        )
+        if summary.finished and not was_final:
+            for listener in self._listeners:
+                listener(connection, summary)
+        return summary
+
+
+def summary_row(summary: CallSummary) -> dict[str, Any]:
+    """The ``calls`` columns of a summary (without the key and bookkeeping)."""
+    row = asdict(summary)
+    for name in ("call_id", "attempts", "legs"):
+        row.pop(name)
+    for name in ("ivr_path", "digits", "choices", "queues"):
+        row[name] = list(row[name])
+    return row
+
+
+def _lock_key(call_id: str) -> int:
+    return int.from_bytes(hashlib.sha1(call_id.encode()).digest()[:8], "big", signed=True)
