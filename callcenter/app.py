@@ -35,6 +35,7 @@ from callcenter.config import Config
 from callcenter.domain.ivr.actions import Prompt
 from callcenter.domain.ivr.library import FlowLibrary
 from callcenter.domain.ivr.problems import FlowProblem
+from callcenter.live.snapshot import LiveReader
 from callcenter.media.moh import default_hold_music
 from callcenter.media.pool import PoolSettings, WorkerPool
 from callcenter.media.prompts import convert_wav, render_say
@@ -331,9 +332,10 @@ class CallCenter:
         api.putChild(b"calls", CallsResource(auth, records))
         assert self.agents is not None
         api.putChild(b"agents", AgentsResource(auth, self.agents))
-        assert self.routing_state is not None
+        assert self.routing_state is not None and self.link is not None
         api.putChild(b"routing", RoutingResource(auth, self.routing_state, time.time, records))
-        api.putChild(b"queues", QueuesResource(auth, self.routing_state, time.time))
+        live = LiveReader(self.link, self.routing_state)
+        api.putChild(b"queues", QueuesResource(auth, self.routing_state, live, time.time))
         api.putChild(
             b"flows",
             _Children({b"reload": JsonEndpoint(auth, {b"POST": ("admin", self._reload_flows)})}),

@@ -21,7 +21,7 @@ explain-needs-call-or-agent``; unknown ids are ``404 call-not-found`` / ``404 ag
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 from twisted.web.resource import Resource
 from twisted.web.server import Request
@@ -36,11 +36,11 @@ from callcenter.domain.routing import (
     Status,
     WaitingCall,
     as_json,
-    available_count,
     choose_agent,
-    staffed_count,
 )
 from callcenter.domain.routing.decisions import JsonValue
+from callcenter.domain.wallboard import QueueLive
+from callcenter.live.snapshot import LiveReader
 from callcenter.store.call_records import CallRecords
 from callcenter.store.routing import RoutingState
 from callcenter.web.auth import TokenAuth
@@ -223,42 +223,46 @@ class RoutingResource(Resource):
 
 
 class QueuesResource(JsonEndpoint):
-    """``GET /api/queues``: each queue's waiting calls (head first) and its agents."""
+    """``GET /api/queues``: each queue's waiting calls (head first) and its agents.
 
-    def __init__(self, auth: TokenAuth, state: RoutingState, clock: Callable[[], float]) -> None:
+    The counts come from the live snapshot (:mod:`callcenter.live.snapshot`), the one reading
+    of routing state that the wallboard shares, so both always agree.
+    """
+
+    def __init__(
+        self, auth: TokenAuth, state: RoutingState, live: LiveReader, clock: Callable[[], float]
+    ) -> None:
         super().__init__(auth, {b"GET": ("supervisor", self._queues)})
         self._state = state
+        self._live = live
         self._clock = clock
 
     async def _queues(self, request: Request) -> Reply:
         _no_subpath(request)
         limit = _limit(query_arg(request, "limit"))
         now = self._clock()
-        agents = await self._state.snapshots(sorted(await self._state.load_agents()), now)
+        snapshot = await self._live.read(now)
         queues = [
-            await self._queue(queue, agents, now, limit)
+            await self._queue(queue, snapshot.queues[queue.name], now, limit)
             for queue in sorted(self._state.queues.values(), key=lambda q: q.name)
         ]
         return 200, {"queues": queues, "count": len(queues)}
 
-    async def _queue(
-        self, queue: Queue, agents: Sequence[AgentSnapshot], now: float, limit: int
-    ) -> Json:
-        waiting = await self._state.waiting(queue.name)
-        members = [a for a in agents if queue.name in a.agent.queues]
+    async def _queue(self, queue: Queue, live: QueueLive, now: float, limit: int) -> Json:
+        waiting = await self._state.waiting(queue.name, limit) if limit else []
         return {
             "name": queue.name,
             "strategy": str(queue.strategy),
             "weight": queue.weight,
             "skills": dict(queue.skills),
-            "waiting": len(waiting),
-            "longest_wait_seconds": max((c.waited(now) for c in waiting), default=None),
-            "calls": [_waiting_row(call, n, now) for n, call in enumerate(waiting[:limit], 1)],
+            "waiting": live.waiting,
+            "longest_wait_seconds": live.longest_wait(now),
+            "calls": [_waiting_row(call, n, now) for n, call in enumerate(waiting, 1)],
             "agents": {
-                "members": len(members),
-                "staffed": staffed_count(members, queue.name),
-                "available": available_count(members, queue.name),
-                "by_status": _by_status(members),
+                "members": live.members,
+                "staffed": live.staffed,
+                "available": live.available,
+                "by_status": dict(live.by_status),
             },
         }
 
@@ -272,15 +276,6 @@ def _waiting_row(call: WaitingCall, position: int, now: float) -> Json:
         "waited_seconds": call.waited(now),
         "skills": dict(call.skills),
     }
-
-
-def _by_status(agents: Sequence[AgentSnapshot]) -> Json:
-    counts: Json = {str(status): 0 for status in Status}
-    for agent in agents:
-        current = counts[str(agent.state.status)]
-        assert isinstance(current, int)
-        counts[str(agent.state.status)] = current + 1
-    return counts
 
 
 def _requirements(requirements: Requirements, queue: Queue) -> Json:

@@ -54,17 +54,30 @@ def record_fields(record: AgentRecord) -> dict[str, str]:
     return fields
 
 
-def decode_record(agent_id: str, fields: Mapping[str, str]) -> AgentRecord:
-    """The record from its hash; a corrupt one raises (``AgentState`` checks its invariants)."""
+#: The record fields that make up an :class:`AgentState`, for readers that want only the
+#: state (``HMGET`` of these is a third of a whole record on the wire: the live wallboard).
+STATE_FIELDS = ("status", "since", "reason", "call_id", "queue", "wrap_up_until")
+
+
+def decode_state(fields: Mapping[str, str | None]) -> AgentState:
+    """The state part of a record; a corrupt one raises (``AgentState`` checks invariants)."""
     wrap = fields.get("wrap_up_until")
-    state = AgentState(
-        Status(fields["status"]),
-        float(fields["since"]),
+    status, since = fields.get("status"), fields.get("since")
+    if status is None or since is None:
+        raise ValueError("an agent record needs `status` and `since`")
+    return AgentState(
+        Status(status),
+        float(since),
         reason=fields.get("reason"),
         call_id=fields.get("call_id"),
         queue=fields.get("queue"),
         wrap_up_until=None if wrap is None else float(wrap),
     )
+
+
+def decode_record(agent_id: str, fields: Mapping[str, str]) -> AgentRecord:
+    """The record from its hash; a corrupt one raises (``AgentState`` checks its invariants)."""
+    state = decode_state(fields)
     stats = AgentStats(
         idle_since=float(fields["idle_since"]),
         calls_taken=int(fields["calls_taken"]),

@@ -16,6 +16,7 @@ from twisted.web.resource import Resource
 from twisted.web.server import Site
 
 from callcenter.domain.routing import Queue
+from callcenter.live.snapshot import LiveReader
 from callcenter.routing.http import QueuesResource, RoutingResource
 from callcenter.store.routing import RoutingState
 from callcenter.web.auth import TokenAuth
@@ -58,7 +59,7 @@ async def routing_api(server: RedisServer, queues: Iterable[Queue]) -> AsyncIter
     root, api = Resource(), Resource()
     root.putChild(b"api", api)
     api.putChild(b"routing", RoutingResource(auth, state, clock))
-    api.putChild(b"queues", QueuesResource(auth, state, clock))
+    api.putChild(b"queues", QueuesResource(auth, state, LiveReader(link, state), clock))
     port = free_port()
     listening = cast(Any, reactor).listenTCP(port, Site(root), interface="127.0.0.1")
     try:
