@@ -111,6 +111,7 @@ class QueueConfig:
     overflow: OverflowConfig | None = None
     join_when_empty: bool = True  # false: nobody logged in, the caller overflows at once
     leave_when_empty: bool = False  # true: the last agent logs out, waiting callers overflow
+    ticket_priority: str = "normal"  # low, normal, high, urgent: tickets from this queue
 
 
 @dataclass
@@ -131,6 +132,42 @@ class FeatureCodes:
     logout: str = "*41"
     pause: str = "*42"  # followed by an optional reason code digit(s): *421
     ready: str = "*43"
+
+
+@dataclass
+class WebhookConfig:
+    url: str | None = None  # POST target
+    secret: str | None = None  # HMAC-SHA256 key (set it by environment; never logged)
+
+
+@dataclass
+class ZendeskConfig:
+    url: str | None = None  # https://<subdomain>.zendesk.com
+    email: str | None = None  # the API user (basic auth <email>/token)
+    api_token: str | None = None  # never logged; set it by environment
+
+
+@dataclass
+class FreshdeskConfig:
+    url: str | None = None  # https://<domain>.freshdesk.com
+    api_key: str | None = None  # never logged; set it by environment
+    call_id_field: str = "cf_call_id"  # custom single-line text ticket field (never twice)
+
+
+@dataclass
+class TicketsConfig:
+    """Tickets for finished calls (README "Tickets")."""
+
+    backend: str = "builtin"  # builtin, webhook, zendesk, freshdesk, none
+    public_base_url: str | None = None  # for recording links; default http://<http host:port>
+    after_hours_priority: str = "normal"
+    timeout_seconds: float = 10.0  # per helpdesk request
+    first_retry_seconds: float = 2.0  # backoff: doubles per attempt…
+    max_retry_seconds: float = 600.0  # …up to this
+    give_up_after_hours: float = 72.0  # then a failing ticket is dead-lettered
+    webhook: WebhookConfig = field(default_factory=WebhookConfig)
+    zendesk: ZendeskConfig = field(default_factory=ZendeskConfig)
+    freshdesk: FreshdeskConfig = field(default_factory=FreshdeskConfig)
 
 
 @dataclass
@@ -158,6 +195,7 @@ class Config:
     )
     agents: list[AgentConfig] = field(default_factory=list)
     feature_codes: FeatureCodes = field(default_factory=FeatureCodes)
+    tickets: TicketsConfig = field(default_factory=TicketsConfig)
 
     @property
     def prompt_cache(self) -> Path:
@@ -311,6 +349,50 @@ def _validate(config: Config) -> None:
         raise ConfigError("numbers: at least one dialled number must map to a flow")
     for name, queue in config.queues.items():
         _validate_waiting(name, queue, config.queues)
+        if queue.ticket_priority not in TICKET_PRIORITIES:
+            raise ConfigError(
+                f"queues.{name}.ticket_priority: {queue.ticket_priority!r} is not one of "
+                + ", ".join(TICKET_PRIORITIES)
+            )
+    _validate_tickets(config.tickets)
+
+
+TICKET_PRIORITIES = ("low", "normal", "high", "urgent")
+TICKET_BACKENDS = ("builtin", "webhook", "zendesk", "freshdesk", "none")
+
+
+def _validate_tickets(tickets: TicketsConfig) -> None:
+    if tickets.backend not in TICKET_BACKENDS:
+        raise ConfigError(
+            f"tickets.backend: {tickets.backend!r} is not one of " + ", ".join(TICKET_BACKENDS)
+        )
+    if tickets.after_hours_priority not in TICKET_PRIORITIES:
+        raise ConfigError("tickets.after_hours_priority: must be low, normal, high or urgent")
+    if tickets.timeout_seconds <= 0 or tickets.first_retry_seconds <= 0:
+        raise ConfigError("tickets.timeout_seconds and first_retry_seconds: must be positive")
+    if tickets.max_retry_seconds < tickets.first_retry_seconds:
+        raise ConfigError("tickets.max_retry_seconds: must be at least first_retry_seconds")
+    needs = {
+        "webhook": (("url", tickets.webhook.url), ("secret", tickets.webhook.secret)),
+        "zendesk": (
+            ("url", tickets.zendesk.url),
+            ("email", tickets.zendesk.email),
+            ("api_token", tickets.zendesk.api_token),
+        ),
+        "freshdesk": (("url", tickets.freshdesk.url), ("api_key", tickets.freshdesk.api_key)),
+    }
+    for key, value in needs.get(tickets.backend, ()):
+        if not value:
+            env = f"CALLCENTER_TICKETS__{tickets.backend.upper()}__{key.upper()}"
+            raise ConfigError(f"tickets.{tickets.backend}.{key}: required (or set {env})")
+    for key, url in (
+        ("webhook.url", tickets.webhook.url),
+        ("zendesk.url", tickets.zendesk.url),
+        ("freshdesk.url", tickets.freshdesk.url),
+        ("public_base_url", tickets.public_base_url),
+    ):
+        if url and not url.startswith(("http://", "https://")):
+            raise ConfigError(f"tickets.{key}: must start with http:// or https://")
 
 
 def _validate_waiting(name: str, queue: QueueConfig, queues: Mapping[str, QueueConfig]) -> None:
