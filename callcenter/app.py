@@ -35,6 +35,8 @@ from callcenter.config import Config
 from callcenter.domain.ivr.actions import Prompt
 from callcenter.domain.ivr.library import FlowLibrary
 from callcenter.domain.ivr.problems import FlowProblem
+from callcenter.history.database import HistoryDatabase
+from callcenter.history.service import HistoryService
 from callcenter.live.snapshot import LiveReader
 from callcenter.media.moh import default_hold_music
 from callcenter.media.pool import PoolSettings, WorkerPool
@@ -88,6 +90,7 @@ class CallCenter:
         self.waiting: WaitingRoom | None = None
         self.routing_state: RoutingState | None = None
         self.handoff: OfferHandoff | None = None
+        self.history: HistoryService | None = None
         self.events: EventLog | None = None
         # Names this process among the controllers sharing one Redis (offers hand-off).
         self.controller_id = uuid.uuid4().hex
@@ -105,11 +108,14 @@ class CallCenter:
         """Each part in the order of what it needs; see the module docstring."""
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
         await self._start_redis()
+        await self._start_history()
         self._load_flows_and_roster()
         records = await self._start_media_and_calls()
         bindings, tokens = await self._start_routing_and_agents()
         self._start_sip(bindings)
         self._start_http(tokens, records)
+        assert self.history is not None
+        self.history.start_consuming()  # after every part registered its finished listeners
 
     async def _start_redis(self) -> None:
         config = self.config
@@ -123,6 +129,24 @@ class CallCenter:
         self.link.start_monitor()
         self.events = EventLog(self.link)
         log.info("Redis at %s", redacted(url))
+
+    async def _start_history(self) -> None:
+        """The history database (schema created if missing) and its event-log consumer,
+        which starts last so listeners (tickets) can register first."""
+        assert self.link is not None
+        try:
+            database = HistoryDatabase(self.config.history_url)
+        except Exception as exc:  # a URL SQLAlchemy cannot use (unknown driver, bad syntax)
+            raise StartupError(f"history.url: {exc}") from exc
+        self.history = HistoryService(
+            database,
+            self.link.url,
+            self.reactor,
+            consumer_name=self.controller_id,
+            claim_idle_seconds=self.config.history.claim_idle_seconds,
+        )
+        await self.history.open()
+        log.info("history database at %s", database.redacted_url())
 
     def _load_flows_and_roster(self) -> None:
         """Flows (by number, and those queues overflow into) and agents/queues, cross-checked:
@@ -329,7 +353,7 @@ class CallCenter:
         root.putChild(b"api", api)
         root.putChild(b"healthz", JsonEndpoint(auth, {b"GET": (None, self._health)}))
         assert self.calls is not None
-        api.putChild(b"calls", CallsResource(auth, records))
+        api.putChild(b"calls", CallsResource(auth, records, self.history))
         assert self.agents is not None
         api.putChild(b"agents", AgentsResource(auth, self.agents))
         assert self.routing_state is not None and self.link is not None
@@ -427,6 +451,10 @@ class CallCenter:
         await DeferredList(stops, consumeErrors=True)
         if self.handoff is not None:
             await as_deferred(self.handoff.stop())
+        if self.link is not None:
+            await as_deferred(self.link.drained())
+        if self.history is not None:  # what it has not written stays pending for the next start
+            await self.history.close()
         if self.link is not None:
             await as_deferred(self.link.close())
         if self.embedded is not None:

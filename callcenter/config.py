@@ -176,6 +176,14 @@ class RecordsConfig:
 
 
 @dataclass
+class HistoryConfig:
+    # SQLAlchemy URL of the history database; None: SQLite in data_dir/history.sqlite3.
+    url: str | None = None
+    # Events another process took but left unwritten this long are taken over (it died).
+    claim_idle_seconds: float = 30.0
+
+
+@dataclass
 class Config:
     data_dir: Path = Path("data")
     redis_url: str | None = None  # None: start an embedded redis-server under data_dir
@@ -189,6 +197,7 @@ class Config:
     http: HttpConfig = field(default_factory=HttpConfig)
     media: MediaConfig = field(default_factory=MediaConfig)
     records: RecordsConfig = field(default_factory=RecordsConfig)
+    history: HistoryConfig = field(default_factory=HistoryConfig)
     skills: list[str] = field(default_factory=list)  # every skill name agents/queues may use
     queues: dict[str, QueueConfig] = field(
         default_factory=lambda: {name: QueueConfig() for name in ("billing", "support", "sales")}
@@ -200,6 +209,12 @@ class Config:
     @property
     def prompt_cache(self) -> Path:
         return self.data_dir / "prompts"
+
+    @property
+    def history_url(self) -> str:
+        if self.history.url:
+            return self.history.url
+        return f"sqlite:///{(self.data_dir / 'history.sqlite3').resolve()}"
 
     def flow_path(self, file: str) -> Path:
         return (self.flows_dir / file).resolve()
@@ -345,6 +360,8 @@ def _validate(config: Config) -> None:
             )
         if len(token) < 16:
             raise ConfigError("http.tokens: a token must be at least 16 characters")
+    if config.history.claim_idle_seconds < 1:
+        raise ConfigError("history.claim_idle_seconds: must be at least 1")
     if not config.numbers:
         raise ConfigError("numbers: at least one dialled number must map to a flow")
     for name, queue in config.queues.items():

@@ -1,15 +1,20 @@
-"""``GET /api/calls`` (recent calls, newest first) and ``GET /api/calls/{id}`` (one call).
+"""``GET /api/calls`` (calls, newest first, filtered) and ``GET /api/calls/{id}`` (one call).
 
-Call records name callers, so reading them needs the supervisor role.
+A finished call is read from the history database (its settled record: queue attempts, legs,
+talk, hold, wrap-up, who hung up); a call the history has not finished yet (in progress, or
+its last events not written yet) is read from its live record in Redis, so no call ever
+disappears from the API between the two. Call records name callers, so reading them needs
+the supervisor role.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from twisted.web.resource import Resource
 from twisted.web.server import Request
 
+from callcenter.history.queries import CallFilter, parse_time
 from callcenter.store.call_records import CallRecords
 from callcenter.web.auth import TokenAuth
 from callcenter.web.errors import BadRequestError, NotFoundError
@@ -18,11 +23,20 @@ from callcenter.web.json_api import JsonEndpoint, Reply, query_arg
 MAX_LIMIT = 1000
 
 
+class CallHistory(Protocol):
+    async def call(self, call_id: str) -> dict[str, Any] | None: ...
+
+    async def calls(self, which: CallFilter) -> list[dict[str, Any]]: ...
+
+
 class CallsResource(Resource):
-    def __init__(self, auth: TokenAuth, records: CallRecords) -> None:
+    def __init__(
+        self, auth: TokenAuth, records: CallRecords, history: CallHistory | None = None
+    ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self._auth = auth
         self._records = records
+        self._history = history
         self._list = JsonEndpoint(auth, {b"GET": ("supervisor", self._recent)})
 
     def getChild(self, path: bytes, request: Request) -> Resource:  # noqa: N802 - twisted.web API
@@ -31,7 +45,7 @@ class CallsResource(Resource):
         call_id = path.decode("utf-8", "replace")
 
         async def one(_: Request) -> Reply:
-            record = await self._records.get(call_id)
+            record = await self._one(call_id)
             if record is None:
                 raise NotFoundError(f"no call with id {call_id!r}")
             return 200, record
@@ -41,15 +55,69 @@ class CallsResource(Resource):
     def render(self, request: Request) -> Any:
         return self._list.render(request)
 
+    async def _one(self, call_id: str) -> dict[str, Any] | None:
+        live = await self._records.get(call_id)
+        settled = None if self._history is None else await self._history.call(call_id)
+        return _pick(settled, live)
+
     async def _recent(self, request: Request) -> Reply:
-        limit = _number(query_arg(request, "limit"), "limit", 50.0)
-        if not 1 <= limit <= MAX_LIMIT:
-            raise BadRequestError(f"limit must be between 1 and {MAX_LIMIT}")
-        before = query_arg(request, "before")
-        calls = await self._records.recent(
-            int(limit), None if before is None else _number(before, "before", 0.0)
-        )
-        return 200, {"calls": calls, "count": len(calls)}
+        which = _filter(request)
+        live = [
+            record
+            for record in await self._records.recent(which.limit, which.before)
+            if which.matches(record)
+        ]
+        settled = [] if self._history is None else await self._history.calls(which)
+        by_id: dict[str, dict[str, Any]] = {}
+        for record in settled:
+            by_id[record["call_id"]] = record
+        for record in live:
+            chosen = _pick(by_id.get(record["call_id"]), record)
+            if chosen is not None:
+                by_id[record["call_id"]] = chosen
+        calls = sorted(by_id.values(), key=lambda r: r.get("arrived_at") or 0.0, reverse=True)
+        calls = calls[: which.limit]
+        body: dict[str, Any] = {"calls": calls, "count": len(calls)}
+        if len(calls) == which.limit:
+            body["next_before"] = calls[-1].get("arrived_at")
+        return 200, body
+
+
+def _pick(settled: dict[str, Any] | None, live: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The history's record once it has the call's end; the live one until then."""
+    if settled is not None and (settled.get("finalized") or live is None):
+        if live is not None:  # the IVR's variables are only in the live record
+            settled["variables"] = live.get("variables", {})
+        return settled
+    if live is not None:
+        live.setdefault("source", "live")
+    return live
+
+
+def _filter(request: Request) -> CallFilter:
+    limit = _number(query_arg(request, "limit"), "limit", 50.0)
+    if not 1 <= limit <= MAX_LIMIT or limit != int(limit):
+        raise BadRequestError(f"limit must be a whole number between 1 and {MAX_LIMIT}")
+    before = query_arg(request, "before")
+    return CallFilter(
+        since=_time(query_arg(request, "from"), "from"),
+        until=_time(query_arg(request, "to"), "to"),
+        queue=query_arg(request, "queue") or None,
+        agent=query_arg(request, "agent") or None,
+        outcome=query_arg(request, "outcome") or None,
+        caller=query_arg(request, "caller") or None,
+        before=None if before is None else _number(before, "before", 0.0),
+        limit=int(limit),
+    )
+
+
+def _time(raw: str | None, name: str) -> float | None:
+    if raw is None or raw == "":
+        return None
+    try:
+        return parse_time(raw, end_of_day=name == "to")
+    except ValueError as exc:
+        raise BadRequestError(f"{name}: {exc}") from None
 
 
 def _number(raw: str | None, name: str, default: float) -> float:

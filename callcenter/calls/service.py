@@ -155,7 +155,12 @@ class CallService:
         session.on_queued = self.on_queued
         self.sessions[call.call_id] = session
         self._journal.event(
-            "call.arrived", record, caller=call.caller, did=call.did, transport=call.transport
+            "call.arrived",
+            record,
+            caller=call.caller,
+            caller_name=call.caller_name,
+            did=call.did,
+            transport=call.transport,
         )
         self._journal.save(record)
 

@@ -24,6 +24,8 @@ from callcenter.domain.ivr.actions import (
     DigitsCollected,
     EnterQueue,
     Hangup,
+    HoursChecked,
+    MenuChosen,
     NodeEntered,
     Play,
     Say,
@@ -130,6 +132,7 @@ class CallSession:
             outcome=str(self.record.outcome),
             by=who,
             node=self.record.end_node,
+            reason=self.record.end_reason,
         )
         self._journal.save(self.record)
 
@@ -153,6 +156,10 @@ class CallSession:
             "call.connected", self.record, agent=agent_id, wait=self.record.wait_seconds()
         )
         self._journal.save(self.record)
+
+    def agent_hold(self, agent_id: str, held: bool) -> None:
+        """The agent's phone put the caller on hold (or took them off it)."""
+        self._journal.event("call.hold" if held else "call.unhold", self.record, agent=agent_id)
 
     def transferred(self, uri: str, status: int) -> None:
         """The caller's phone took the transfer; its hang-up with us follows."""
@@ -314,6 +321,16 @@ class CallSession:
             timer = self._timers.pop(action.token, None)
             if timer is not None and timer.active():
                 timer.cancel()
+        elif isinstance(action, MenuChosen):
+            self._journal.event(
+                "ivr.choice",
+                self.record,
+                node=action.node,
+                digit=action.digit,
+                choice=action.choice,
+            )
+        elif isinstance(action, HoursChecked):
+            self._journal.event("ivr.hours", self.record, node=action.node, open=action.open)
         elif isinstance(action, DigitsCollected):
             self._journal.event(
                 "ivr.collected", self.record, node=action.node, variable=action.variable

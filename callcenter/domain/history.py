@@ -309,11 +309,13 @@ def _agent_state(s: _State, e: CallEvent) -> None:
     agent = str(d.get("agent", ""))
     status, previous = d.get("status"), d.get("previous")
     named = d.get("call") or e.call_id
+    since = d.get("since")  # the instant the state machine stamped (``at`` is the append)
+    at = float(since) if isinstance(since, int | float) and not isinstance(since, bool) else e.at
     if status == "wrap-up" and named == s.call_id:
-        s.wrapping[agent] = _Open(e.at)
+        s.wrapping[agent] = _Open(at)
     elif previous == "wrap-up" and agent in s.wrapping:
         opened = s.wrapping.pop(agent)
-        s.wrap_up = round((s.wrap_up or 0.0) + max(0.0, e.at - opened.since), 3)
+        s.wrap_up = round((s.wrap_up or 0.0) + max(0.0, at - opened.since), 3)
 
 
 def _summary(s: _State) -> CallSummary:

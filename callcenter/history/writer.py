@@ -39,6 +39,7 @@ class HistoryWriter:
         self._db = database
         self._now = clock
         self._listeners: list[FinishedListener] = []
+        self._schema_ready = False  # created on first use if the database was down at start
 
     def add_finished_listener(self, listener: FinishedListener) -> None:
         """``listener(connection, summary)`` runs once per call, inside the transaction that
@@ -65,6 +66,9 @@ class HistoryWriter:
         if not rows:
             return []
         touched = sorted({str(r["call_id"]) for r in rows})
+        if not self._schema_ready:
+            self._db.create_schema()
+            self._schema_ready = True
         with self._db.begin() as connection:
             if self._db.dialect == "postgresql":
                 for call_id in touched:  # sorted: two writers never wait on each other in a ring

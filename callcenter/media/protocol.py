@@ -307,6 +307,16 @@ class LegFailed:
 
 
 @dataclass(frozen=True)
+class LegHold:
+    """The agent's phone put the bridged call on hold (re-INVITE ``sendonly``/``inactive``),
+    ``held`` true, or took it off hold, ``held`` false."""
+
+    name: ClassVar[str] = "leg_hold"
+    call: str
+    held: bool
+
+
+@dataclass(frozen=True)
 class Error:
     name: ClassVar[str] = "error"
     call: str | None
@@ -335,6 +345,7 @@ Event = (
     | LegRinging
     | LegAnswered
     | LegFailed
+    | LegHold
     | Error
     | Stats
 )
@@ -448,6 +459,8 @@ def to_dict(message: Command | Event) -> dict[str, Any]:
             ev["call"] = call
         case LegFailed(call=call, code=code, reason=reason):
             ev.update(call=call, code=code, reason=reason)
+        case LegHold(call=call, held=held):
+            ev.update(call=call, held=held)
         case Error(call=call, cmd=cmd, message=text):
             ev.update(call=call, cmd=cmd, message=text)
         case Stats(calls=calls, extra=extra):
@@ -651,6 +664,13 @@ def _decode_leg_failed(o: Mapping[str, Any]) -> LegFailed:
     return LegFailed(call=_str(o, "call", "leg_failed"), code=code, reason=reason)
 
 
+def _decode_leg_hold(o: Mapping[str, Any]) -> LegHold:
+    held = o.get("held")
+    if not isinstance(held, bool):
+        raise ProtocolError("leg_hold: 'held' must be true or false")
+    return LegHold(call=_str(o, "call", "leg_hold"), held=held)
+
+
 _EVENT_DECODERS: dict[str, Callable[[Mapping[str, Any]], Event]] = {
     "ready": lambda o: Ready(sip_port=_int(o, "sip_port", "ready"), pid=_int(o, "pid", "ready")),
     "incoming": lambda o: Incoming(
@@ -669,6 +689,7 @@ _EVENT_DECODERS: dict[str, Callable[[Mapping[str, Any]], Event]] = {
     "leg_ringing": lambda o: LegRinging(call=_str(o, "call", "leg_ringing")),
     "leg_answered": lambda o: LegAnswered(call=_str(o, "call", "leg_answered")),
     "leg_failed": _decode_leg_failed,
+    "leg_hold": _decode_leg_hold,
     "error": lambda o: Error(
         call=_opt_str(o, "call", "error"),
         cmd=_opt_str(o, "cmd", "error"),

@@ -65,6 +65,7 @@ class Leg:
     ringing: bool = False  # a dial leg: leg_ringing sent
     failure: tuple[int, str] | None = None  # a dial leg: why we ended it unanswered
     partner: str | None = None  # bridged with this call: they end together
+    held: bool = False  # a dial leg: the agent's phone holds the call (leg_hold sent)
 
     @property
     def outbound(self) -> bool:
@@ -434,6 +435,8 @@ class Worker:
         if leg is None or leg.ended:
             return
         info = call.getInfo()
+        if leg.outbound and leg.answered:
+            self._hold_state(call.sip_call_id, leg, info)
         for media in info.media:
             if media.type == pj.PJMEDIA_TYPE_AUDIO and media.status == pj.PJSUA_CALL_MEDIA_ACTIVE:
                 leg.audio = call.getAudioMedia(media.index)
@@ -448,6 +451,20 @@ class Worker:
                     leg.answered = True
                     self.events.send(protocol.Answered(call=call.sip_call_id))
                 return
+
+    def _hold_state(self, call_id: str, leg: Leg, info: Any) -> None:
+        """An agent's phone holding the caller re-INVITEs with ``sendonly``/``inactive``:
+        pjsua reports its audio as held by the remote; back to active when it resumes."""
+        states = {m.status for m in info.media if m.type == pj.PJMEDIA_TYPE_AUDIO}
+        if pj.PJSUA_CALL_MEDIA_REMOTE_HOLD in states:
+            held = True
+        elif pj.PJSUA_CALL_MEDIA_ACTIVE in states:
+            held = False
+        else:
+            return  # no audio negotiated (yet): nothing to tell
+        if held != leg.held:
+            leg.held = held
+            self.events.send(protocol.LegHold(call=call_id, held=held))
 
     def dtmf_digit(self, call: MediaCall, digit: str, method: int) -> None:
         # May run on a pjsua2 media thread: only write an event, touch nothing else. pjsua2

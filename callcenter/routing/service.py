@@ -170,6 +170,10 @@ class RoutingService:
         elif kind == "hangup":
             del self.offers[offer.leg]
             self._agent_hung_up(offer, by_agent=event.get("by") == "remote")
+        elif kind == "leg_hold":
+            session = self._sessions.get(offer.call_id)
+            if session is not None:
+                session.agent_hold(offer.agent_id, bool(event.get("held")))
 
     # --- agents ------------------------------------------------------------------------------
 

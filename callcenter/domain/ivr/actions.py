@@ -74,6 +74,24 @@ class NodeEntered:
 
 
 @dataclass(frozen=True)
+class MenuChosen:
+    """The caller took a menu option: ``digit`` led to node ``choice`` (for reports)."""
+
+    node: str
+    digit: str
+    choice: str
+
+
+@dataclass(frozen=True)
+class HoursChecked:
+    """A condition node tested business hours: ``open`` tells whether they held (an
+    ``open: false`` marks the call as arrived after hours)."""
+
+    node: str
+    open: bool
+
+
+@dataclass(frozen=True)
 class DigitsCollected:
     """A collect node stored ``value`` in ``variable`` (for the event log)."""
 
@@ -113,6 +131,8 @@ Action: TypeAlias = (
     | StartTimer
     | CancelTimer
     | NodeEntered
+    | MenuChosen
+    | HoursChecked
     | DigitsCollected
     | EnterQueue
     | Transfer

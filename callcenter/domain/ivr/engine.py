@@ -39,6 +39,8 @@ from callcenter.domain.ivr.actions import (
     DigitsCollected,
     EnterQueue,
     Hangup,
+    HoursChecked,
+    MenuChosen,
     NodeEntered,
     Play,
     PlayFile,
@@ -227,7 +229,13 @@ class IvrSession:
                 self._variables[name] = render(template, self._variables)
             return node.next
         if isinstance(node, ConditionNode):
-            return next((case.next for case in node.cases if self._holds(case.test)), node.default)
+            for case in node.cases:
+                holds = self._holds(case.test)
+                if isinstance(case.test, HoursTest):
+                    actions.append(HoursChecked(node_id, holds))
+                if holds:
+                    return case.next
+            return node.default
         self._end(_terminal(node), actions)
         return None
 
@@ -242,7 +250,10 @@ class IvrSession:
     def _menu_key(self, node: MenuNode, key: str, actions: list[Action]) -> str | None:
         self._quiet(actions)
         target = node.options.get(key)
-        return target if target is not None else self._fail(node, "invalid", actions)
+        if target is None:
+            return self._fail(node, "invalid", actions)
+        actions.append(MenuChosen(self.current_node or "", key, target))
+        return target
 
     def _visit_collect(self, node: CollectNode, actions: list[Action]) -> str | None:
         while self._type_ahead:

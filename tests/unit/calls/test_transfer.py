@@ -104,7 +104,12 @@ def test_a_refused_refer_hangs_up_and_records_the_failure_with_the_sip_answer(
     assert record["end_node"] == "desk"
     assert journal.events[-1] == (
         "call.ended",
-        {"outcome": "failed", "by": "system", "node": "desk"},
+        {
+            "outcome": "failed",
+            "by": "system",
+            "node": "desk",
+            "reason": "transfer failed: 405 Method Not Allowed",
+        },
     )
 
 

@@ -9,6 +9,7 @@ from callcenter.domain.ivr import (
     EnterQueue,
     Hangup,
     IvrSession,
+    MenuChosen,
     NodeEntered,
     Play,
     PlayFile,
@@ -198,7 +199,12 @@ def test_interruptible_say_stops_and_digit_reaches_next_menu(tmp_path: Path) -> 
     assert session.playback_done(token) == []
     # The notice is not interruptible: it plays in full, then the kept digit chooses.
     actions = finish_prompt(session, actions)
-    assert actions == [NodeEntered("menu", "menu"), NodeEntered("two", "queue"), ending(actions)]
+    assert actions == [
+        NodeEntered("menu", "menu"),
+        MenuChosen("menu", "2", "two"),
+        NodeEntered("two", "queue"),
+        ending(actions),
+    ]
     assert ending(actions) == EnterQueue("two", 0, {})
 
 

@@ -1,0 +1,201 @@
+"""The history's reader of the event log: a Redis consumer group on ``cc:events``.
+
+Several ``serve`` processes share one group, so each event is written by one of them. An event
+is acknowledged only after the database transaction that stores it commits; until then it stays
+pending in the stream, so a crash, a database outage or a Redis outage loses nothing: this
+consumer retries its own pending entries (with backoff) and entries left pending by a consumer
+that died are claimed (XAUTOCLAIM) by a live one after ``claim_idle_seconds``. The writer is
+idempotent on the event ``id``, so an entry written twice (claimed from a consumer that was only
+slow) changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import redis.asyncio as redis
+from prometheus_client import Counter
+from redis.exceptions import ResponseError
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IReactorTime
+from twisted.internet.task import deferLater
+
+from callcenter.aio import as_deferred
+from callcenter.domain.history import CallEvent
+from callcenter.history.writer import HistoryWriter, LoggedEvent
+from callcenter.store import keys
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+RunBlocking = Callable[[Callable[[], T]], Deferred[T]]
+
+GROUP = "history"
+EVENTS_WRITTEN = Counter(
+    "callcenter_history_events_total", "Event log entries written to the history database"
+)
+WRITE_FAILURES = Counter(
+    "callcenter_history_write_failures_total",
+    "Failed attempts to read the event log or write the history (retried)",
+)
+
+
+def parse_entry(entry_id: str, fields: dict[str, str]) -> LoggedEvent | None:
+    """An event from a stream entry; None for an entry that is not an event (skipped)."""
+    try:
+        ms, seq = (int(part) for part in entry_id.split("-"))
+        data = json.loads(fields.get("data") or "{}")
+        event = CallEvent(
+            id=fields.get("id") or entry_id,
+            type=fields["type"],
+            call_id=fields.get("call_id", ""),
+            at=float(fields["at"]),
+            data=data if isinstance(data, dict) else {},
+        )
+    except (KeyError, ValueError) as exc:
+        log.warning("history: event log entry %s skipped: %r", entry_id, exc)
+        return None
+    return LoggedEvent(event, ms * 1_000_000 + seq)
+
+
+class HistoryConsumer:
+    def __init__(
+        self,
+        client: redis.Redis,
+        writer: HistoryWriter,
+        run_blocking: RunBlocking[Any],
+        clock: IReactorTime,
+        consumer: str,
+        stream: str = keys.EVENTS,
+        batch: int = 200,
+        claim_idle_seconds: float = 30.0,
+        block_ms: int = 1000,
+        max_backoff: float = 10.0,
+    ) -> None:
+        self._client = client
+        self._writer = writer
+        self._run_blocking = run_blocking
+        self._clock = clock
+        self.consumer = consumer
+        self._stream = stream
+        self._batch = batch
+        self._claim_idle_ms = int(claim_idle_seconds * 1000)
+        self._block_ms = block_ms
+        self._max_backoff = max_backoff
+        self._running = False
+        self._idle_stops = False  # stopping: end at the first empty read
+        self._loop: Deferred[None] | None = None
+        self._group_ready = False
+        self._own_pending = True  # re-read what this consumer name holds before new entries
+        self._next_claim = 0.0
+        self.written = 0  # entries acknowledged by this consumer
+        self.failures = 0
+        self.healthy = True
+
+    def start(self) -> None:
+        self._running = True
+        self._loop = Deferred.fromCoroutine(self._run())
+
+    async def stop(self, catch_up_seconds: float = 3.0) -> None:
+        """Stop after writing what the log holds now (for up to ``catch_up_seconds``), so a
+        report run right after a stop sees the last calls; the rest stays pending."""
+        self._idle_stops = True
+        deadline = time.monotonic() + catch_up_seconds
+        while self._running and time.monotonic() < deadline:
+            await deferLater(self._clock, 0.05)
+        self._running = False
+        if self._loop is not None:
+            await self._loop
+
+    async def _run(self) -> None:
+        backoff = 0.2
+        while self._running:
+            try:
+                if not self._group_ready:
+                    await as_deferred(self._create_group())
+                    self._group_ready = True
+                await self._step()
+                backoff = 0.2
+                self.healthy = True
+            except Exception as exc:  # Redis or the database is down: retry, lose nothing
+                self.failures += 1
+                self.healthy = False
+                WRITE_FAILURES.inc()
+                self._own_pending = True
+                log.warning("history: %s; retrying in %.1f s", _describe(exc), backoff)
+                await self._pause(backoff)
+                backoff = min(backoff * 2, self._max_backoff)
+
+    async def _pause(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while self._running and time.monotonic() < deadline:
+            await deferLater(self._clock, min(0.1, seconds))
+
+    async def _create_group(self) -> None:
+        try:
+            await self._client.xgroup_create(self._stream, GROUP, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    async def _step(self) -> None:
+        entries: list[tuple[str, dict[str, str] | None]] = []
+        if self._own_pending:
+            entries = await as_deferred(self._read("0", block=None))
+            self._own_pending = bool(entries)
+        if not entries and time.monotonic() >= self._next_claim:
+            entries = await as_deferred(self._claim())
+            self._next_claim = time.monotonic() + min(5.0, self._claim_idle_ms / 2000)
+        if not entries:
+            block = 100 if self._idle_stops else self._block_ms
+            entries = await as_deferred(self._read(">", block=block))
+            if not entries and self._idle_stops:
+                self._running = False
+        if entries:
+            await self._write(entries)
+
+    async def _read(self, start: str, block: int | None) -> list[tuple[str, dict[str, str] | None]]:
+        reply = await self._client.xreadgroup(
+            GROUP, self.consumer, {self._stream: start}, count=self._batch, block=block
+        )
+        if not reply:
+            return []
+        raw: Any = reply[0][1] if isinstance(reply, list) else reply[self._stream][0]
+        return [(str(entry_id), fields) for entry_id, fields in raw]
+
+    async def _claim(self) -> list[tuple[str, dict[str, str] | None]]:
+        """Entries a dead (or long-stuck) consumer left pending."""
+        reply = await self._client.xautoclaim(
+            self._stream, GROUP, self.consumer, self._claim_idle_ms, "0-0", count=self._batch
+        )
+        raw: Any = reply
+        claimed = [(str(i), f) for i, f in raw[1]]
+        if claimed:
+            log.info("history: claimed %d pending events from other consumers", len(claimed))
+        return claimed
+
+    async def _write(self, entries: list[tuple[str, dict[str, str] | None]]) -> None:
+        batch = []
+        for entry_id, fields in entries:
+            # An entry trimmed from the stream while pending comes back without fields.
+            logged = parse_entry(entry_id, fields) if fields else None
+            if logged is not None:
+                batch.append(logged)
+        if batch:
+            await self._run_blocking(lambda: self._writer.write(batch))
+        ids = [entry_id for entry_id, _ in entries]
+        await as_deferred(self._ack(ids))
+        self.written += len(ids)
+        EVENTS_WRITTEN.inc(len(batch))
+
+    async def _ack(self, ids: list[str]) -> None:
+        await self._client.xack(self._stream, GROUP, *ids)
+
+
+def _describe(exc: Exception) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {text}"[:300]
