@@ -31,12 +31,15 @@ from callcenter.aio import as_deferred
 from callcenter.calls.http import CallsResource
 from callcenter.calls.prompts import PromptFiles
 from callcenter.calls.service import CallService, RedisJournal, overflow_key
-from callcenter.config import Config
+from callcenter.config import Config, wallboard_thresholds
 from callcenter.domain.ivr.actions import Prompt
 from callcenter.domain.ivr.library import FlowLibrary
 from callcenter.domain.ivr.problems import FlowProblem
 from callcenter.history.database import HistoryDatabase
 from callcenter.history.service import HistoryService
+from callcenter.live.access import WallboardAccess
+from callcenter.live.feed import LiveFeed
+from callcenter.live.http import WallboardApi, WallboardPage
 from callcenter.live.snapshot import LiveReader
 from callcenter.media.moh import default_hold_music
 from callcenter.media.pool import PoolSettings, WorkerPool
@@ -89,6 +92,7 @@ class CallCenter:
         self.agents: AgentsService | None = None
         self.waiting: WaitingRoom | None = None
         self.routing_state: RoutingState | None = None
+        self.wallboard: LiveFeed | None = None
         self.handoff: OfferHandoff | None = None
         self.history: HistoryService | None = None
         self.events: EventLog | None = None
@@ -323,10 +327,10 @@ class CallCenter:
     def _start_http(self, tokens: dict[str, str], records: CallRecords) -> None:
         config = self.config
         sip = config.sip
+        root = self._http_root(TokenAuth(tokens), records)
+        self._add_wallboard(root, tokens)
         self.http_port = self.reactor.listenTCP(
-            config.http.port,
-            Site(self._http_root(TokenAuth(tokens), records)),
-            interface=config.http.host,
+            config.http.port, Site(root), interface=config.http.host
         )
         log.info(
             "callcenter ready: SIP on %s:%d (UDP, TCP), HTTP on %s:%d",
@@ -335,6 +339,17 @@ class CallCenter:
             config.http.host,
             config.http.port,
         )
+
+    def _add_wallboard(self, root: Resource, tokens: dict[str, str]) -> None:
+        """``/wallboard`` (the page) and ``/api/wallboard`` (session, board, live events)."""
+        assert self.link is not None and self.routing_state is not None
+        thresholds = {name: wallboard_thresholds(q) for name, q in self.config.queues.items()}
+        reader = LiveReader(self.link, self.routing_state)
+        self.wallboard = LiveFeed(reader, self.link, thresholds, time.time)
+        access = WallboardAccess(tokens, time.time)
+        root.putChild(b"wallboard", WallboardPage())
+        api = root.getStaticEntity(b"api")
+        api.putChild(b"wallboard", WallboardApi(access, self.wallboard))
 
     async def _hold_music(self) -> Path:
         cache = self.config.prompt_cache
@@ -449,6 +464,8 @@ class CallCenter:
         if self.pool is not None:
             stops.append(self.pool.stop())
         await DeferredList(stops, consumeErrors=True)
+        if self.wallboard is not None:
+            await as_deferred(self.wallboard.stop())
         if self.handoff is not None:
             await as_deferred(self.handoff.stop())
         if self.link is not None:

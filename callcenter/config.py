@@ -19,6 +19,8 @@ from typing import Any
 
 import yaml
 
+from callcenter.domain.wallboard import Thresholds
+
 ENV_PREFIX = "CALLCENTER_"
 
 
@@ -94,6 +96,18 @@ class OverflowConfig:
 
 
 @dataclass
+class WallboardConfig:
+    """Where a queue's wallboard tile turns amber and red (see README "Wallboard")."""
+
+    waiting_amber: int = 5  # calls waiting (reached or passed)
+    waiting_red: int = 10
+    longest_wait_amber_seconds: float | None = None  # default: the queue's service_level_seconds
+    longest_wait_red_seconds: float | None = None  # default: twice service_level_seconds
+    service_level_amber: float | None = 80.0  # percent, below it (null: not checked)
+    service_level_red: float | None = 60.0
+
+
+@dataclass
 class QueueConfig:
     skills: dict[str, int] = field(default_factory=dict)  # skill → minimum level (1-10)
     strategy: str = "longest-idle"  # most-skilled, round-robin, fewest-calls, least-talk-time
@@ -112,6 +126,7 @@ class QueueConfig:
     join_when_empty: bool = True  # false: nobody logged in, the caller overflows at once
     leave_when_empty: bool = False  # true: the last agent logs out, waiting callers overflow
     ticket_priority: str = "normal"  # low, normal, high, urgent: tickets from this queue
+    wallboard: WallboardConfig = field(default_factory=WallboardConfig)
 
 
 @dataclass
@@ -371,6 +386,11 @@ def _validate(config: Config) -> None:
                 f"queues.{name}.ticket_priority: {queue.ticket_priority!r} is not one of "
                 + ", ".join(TICKET_PRIORITIES)
             )
+        try:
+            wallboard_thresholds(queue)
+        except ValueError as exc:
+            raise ConfigError(f"queues.{name}.wallboard: {exc}") from None
+
     _validate_tickets(config.tickets)
 
 
@@ -410,6 +430,27 @@ def _validate_tickets(tickets: TicketsConfig) -> None:
     ):
         if url and not url.startswith(("http://", "https://")):
             raise ConfigError(f"tickets.{key}: must start with http:// or https://")
+
+
+def wallboard_thresholds(queue: QueueConfig) -> Thresholds:
+    """The queue's tile thresholds, longest-wait ones defaulting from its service level."""
+    board = queue.wallboard
+    amber = board.longest_wait_amber_seconds
+    red = board.longest_wait_red_seconds
+    if amber is None:
+        amber = (
+            queue.service_level_seconds if red is None else min(queue.service_level_seconds, red)
+        )
+    if red is None:
+        red = max(2 * queue.service_level_seconds, amber)
+    return Thresholds(
+        waiting_amber=board.waiting_amber,
+        waiting_red=board.waiting_red,
+        longest_wait_amber_seconds=amber,
+        longest_wait_red_seconds=red,
+        service_level_amber=board.service_level_amber,
+        service_level_red=board.service_level_red,
+    )
 
 
 def _validate_waiting(name: str, queue: QueueConfig, queues: Mapping[str, QueueConfig]) -> None:

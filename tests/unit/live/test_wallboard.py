@@ -109,7 +109,7 @@ def test_the_longest_wait_colours_the_tile(waited: float, level: Level) -> None:
     result = tile(_queue(1, T0), UNKNOWN_KPI, LIMITS, T0 + waited)
     assert result.level is level
     if level is Level.RED:
-        assert result.reasons == ("longest wait 40 s >= 40 s",)
+        assert result.reasons == ("longest wait >= 40 s",)
 
 
 def test_service_level_colours_the_tile_only_when_known() -> None:
