@@ -67,17 +67,19 @@
     const waiting = el("span", "waiting", "0");
     const longest = el("span", "longest", "—");
     main.append(waiting, el("span", "label", "waiting"), longest);
-    const dl = el("dl");
+    const figs = el("div", "figs");
     const cells = {};
     for (const [key, label] of [["available", "available"], ["busy", "busy"],
-                                ["service_level", "service level"], ["answered", "answered"],
-                                ["abandoned", "abandoned"], ["paused", "paused"]]) {
-      const dd = el("dd", key, "—");
-      cells[key] = dd;
-      dl.append(el("dt", "", label), dd);
+                                ["paused", "paused"], ["service_level", "service level"],
+                                ["answered", "answered"], ["abandoned", "abandoned"]]) {
+      const value = el("span", `v ${key}`, "—");
+      cells[key] = value;
+      const fig = el("div", "fig");
+      fig.append(value, el("span", "k", label));
+      figs.append(fig);
     }
     const why = el("div", "why");
-    tile.append(main, dl, why);
+    tile.append(main, figs, why);
     return { tile, waiting, longest, cells, why, row: null };
   }
 
