@@ -390,7 +390,6 @@ def _validate(config: Config) -> None:
             wallboard_thresholds(queue)
         except ValueError as exc:
             raise ConfigError(f"queues.{name}.wallboard: {exc}") from None
-
     _validate_tickets(config.tickets)
 
 

@@ -61,9 +61,10 @@ def until(check: Callable[[], T], timeout: float = 15.0, interval: float = 0.05)
     deadline = time.monotonic() + timeout
     last: Any = None
     while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
+        value = check()
+        if value:
+            return value
+        last = value
         time.sleep(interval)
     raise AssertionError(f"condition not reached in {timeout} s; last: {last!r}")
 
