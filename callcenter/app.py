@@ -9,13 +9,16 @@ workers finish, flush pending Redis writes, stop Redis.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 from twisted.internet.defer import Deferred, DeferredList, maybeDeferred
 from twisted.internet.interfaces import IListeningPort
 from twisted.internet.task import deferLater
@@ -37,6 +40,7 @@ from callcenter.domain.ivr.library import FlowLibrary
 from callcenter.domain.ivr.problems import FlowProblem
 from callcenter.history.database import HistoryDatabase
 from callcenter.history.service import HistoryService
+from callcenter.history.tables import calls as history_calls
 from callcenter.live.access import WallboardAccess
 from callcenter.live.feed import LiveFeed
 from callcenter.live.http import WallboardApi, WallboardPage
@@ -60,6 +64,13 @@ from callcenter.store.registrations import RedisBindingStore
 from callcenter.store.routing.state import RoutingState
 from callcenter.store.routing.views import Match
 from callcenter.store.routing.waiting import WaitingStore
+from callcenter.tickets.http import (
+    CallFacts,
+    CallsWithDisposition,
+    DispositionDesk,
+    TicketsResource,
+)
+from callcenter.tickets.service import TicketService
 from callcenter.web.auth import TokenAuth, generated_admin_token
 from callcenter.web.json_api import JsonEndpoint, Reply
 
@@ -96,6 +107,7 @@ class CallCenter:
         self.handoff: OfferHandoff | None = None
         self.history: HistoryService | None = None
         self.events: EventLog | None = None
+        self.tickets: TicketService | None = None
         # Names this process among the controllers sharing one Redis (offers hand-off).
         self.controller_id = uuid.uuid4().hex
         self.started_at = time.time()
@@ -113,6 +125,7 @@ class CallCenter:
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
         await self._start_redis()
         await self._start_history()
+        self._start_tickets()
         self._load_flows_and_roster()
         records = await self._start_media_and_calls()
         bindings, tokens = await self._start_routing_and_agents()
@@ -151,6 +164,48 @@ class CallCenter:
         )
         await self.history.open()
         log.info("history database at %s", database.redacted_url())
+
+    def _start_tickets(self) -> None:
+        """The ticket outbox's listener on the history writer (same transaction as a call's
+        end) and the courier delivering it (see README "Tickets")."""
+        assert self.history is not None
+        self.tickets = TicketService(self.config, self.history.database.engine, self._in_history)
+        if self.tickets.enabled:
+            self.history.writer.add_finished_listener(self.tickets.listener)
+        self.tickets.start()
+        log.info("tickets: %s", self.config.tickets.backend)
+
+    async def _in_history(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """``fn(*args)`` in the history database's thread pool."""
+        assert self.history is not None
+        return await self.history.run_async(functools.partial(fn, *args))
+
+    async def _call_facts(self, call_id: str) -> CallFacts:
+        """Does the call exist, and who took it (from the history, else its live record)?"""
+        assert self.history is not None and self.link is not None
+        engine = self.history.database.engine
+
+        def settled() -> tuple[bool, str | None]:
+            with engine.connect() as connection:
+                row = connection.execute(
+                    sa.select(history_calls.c.agent).where(history_calls.c.call_id == call_id)
+                ).first()
+            return (False, None) if row is None else (True, row.agent)
+
+        known, agent = await self._in_history(settled)
+        if known:
+            return CallFacts(True, agent)
+        live = await CallRecords(self.link, keep=self.config.records.keep).get(call_id)
+        return CallFacts(live is not None, None)
+
+    async def _live_call_of(self, agent_id: str) -> str | None:
+        if self.agents is None:
+            return None
+        try:
+            view = await self.agents.get(agent_id)
+        except Exception:  # an agent unknown to the roster took no call
+            return None
+        return view.call_id
 
     def _load_flows_and_roster(self) -> None:
         """Flows (by number, and those queues overflow into) and agents/queues, cross-checked:
@@ -368,7 +423,33 @@ class CallCenter:
         root.putChild(b"api", api)
         root.putChild(b"healthz", JsonEndpoint(auth, {b"GET": (None, self._health)}))
         assert self.calls is not None
-        api.putChild(b"calls", CallsResource(auth, records, self.history))
+        assert self.tickets is not None and self.events is not None and self.roster is not None
+        tickets, events = self.tickets, self.events
+        disposition = DispositionDesk(
+            auth,
+            tickets.outbox,
+            self._in_history,
+            self._call_facts,
+            self._live_call_of,
+            events.append,
+            tickets.wake,
+        )
+        api.putChild(
+            b"calls",
+            CallsWithDisposition(CallsResource(auth, records, self.history), disposition),
+        )
+        known_agents = {agent.id for agent in self.config.agents}
+        api.putChild(
+            b"tickets",
+            TicketsResource(
+                auth,
+                tickets.helpdesk if tickets.builtin else None,
+                tickets.outbox,
+                self._in_history,
+                tickets.wake,
+                known_agents.__contains__,
+            ),
+        )
         assert self.agents is not None
         api.putChild(b"agents", AgentsResource(auth, self.agents))
         assert self.routing_state is not None and self.link is not None
@@ -470,6 +551,8 @@ class CallCenter:
             await as_deferred(self.handoff.stop())
         if self.link is not None:
             await as_deferred(self.link.drained())
+        if self.tickets is not None:  # undelivered tickets stay in the outbox for the next start
+            await as_deferred(self.tickets.stop())
         if self.history is not None:  # what it has not written stays pending for the next start
             await self.history.close()
         if self.link is not None:
