@@ -51,8 +51,10 @@ class TicketBackend(Protocol):
     async def create(self, draft: TicketDraft, key: str, previous_attempts: int) -> str:
         """The helpdesk's id of the ticket for ``draft.call_id`` (created, or found)."""
 
-    async def update(self, ticket_ref: str, change: TicketUpdate, key: str) -> None:
-        """Apply the wrap-up to the ticket."""
+    async def update(
+        self, ticket_ref: str, change: TicketUpdate, key: str, ticket: TicketDraft
+    ) -> None:
+        """Apply the wrap-up to the ticket (``ticket``: what it was created from)."""
 
     async def close(self) -> None:
         """Release connections."""

@@ -28,7 +28,9 @@ class BuiltinBackend:
         ticket_id = await self._run(self._helpdesk.create, draft, time.time())
         return str(ticket_id)
 
-    async def update(self, ticket_ref: str, change: TicketUpdate, key: str) -> None:
+    async def update(
+        self, ticket_ref: str, change: TicketUpdate, key: str, ticket: TicketDraft
+    ) -> None:
         try:
             await self._run(self._helpdesk.apply, int(ticket_ref), change, time.time())
         except TicketNotFoundError as exc:

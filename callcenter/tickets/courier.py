@@ -152,7 +152,7 @@ class Courier:
                 change = TicketUpdate.from_json(row.payload)
                 already = TicketDraft.from_json(create.payload)
                 if (already.disposition, already.notes) != (change.disposition, change.notes):
-                    await self.backend.update(ref, change, row.dedup_key)
+                    await self.backend.update(ref, change, row.dedup_key, already)
                 # else the ticket was created with this very wrap-up: nothing to send
         except DeliveryError as failure:
             await self._failed(row, failure)

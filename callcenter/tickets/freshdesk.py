@@ -10,7 +10,9 @@
   it in Admin → Ticket fields). A create that may have happened before first searches
   ``GET /api/v2/search/tickets?query="call_id:'<call id>'"`` (custom fields are searched by
   name without the ``cf_`` prefix) and reuses a ticket found there.
-- Wrap-up: a private note, ``POST /api/v2/tickets/{id}/notes`` ``{"body", "private": true}``.
+- Wrap-up: ``PUT /api/v2/tickets/{id}`` ``{"tags": [… , "disposition_<x>"]}`` (the whole
+  list: Freshdesk replaces it), then a private note ``POST /api/v2/tickets/{id}/notes``
+  ``{"body", "private": true}``.
 - Auth: HTTP basic ``<api key>:X``; ``401`` dead-letters and alarms; ``400`` (``{"description":
   "Validation failed", "errors": [{field, message, code}]}``) dead-letters with the errors;
   ``429`` is retried after its ``Retry-After``.
@@ -22,7 +24,7 @@ import html
 
 import httpx
 
-from callcenter.domain.tickets import TicketDraft, TicketUpdate, Verdict
+from callcenter.domain.tickets import TicketDraft, TicketUpdate, Verdict, disposition_tag
 from callcenter.tickets.backends import DeliveryError, HttpHelpdesk, json_of
 
 PRIORITY = {"low": 1, "normal": 2, "high": 3, "urgent": 4}
@@ -62,7 +64,12 @@ class FreshdeskBackend(HttpHelpdesk):
             raise DeliveryError(Verdict.DEAD, f"Freshdesk answered without an id: {reply!r:.200}")
         return str(reply["id"])
 
-    async def update(self, ticket_ref: str, change: TicketUpdate, key: str) -> None:
+    async def update(
+        self, ticket_ref: str, change: TicketUpdate, key: str, ticket: TicketDraft
+    ) -> None:
+        # The tag first: a PUT of the whole tag list is idempotent, a note is not.
+        tags = list(dict.fromkeys([*ticket.tags, disposition_tag(change.disposition)]))
+        await self.call("PUT", f"/api/v2/tickets/{ticket_ref}", {"tags": tags})
         note = {"body": as_html(change.text), "private": True}
         await self.call("POST", f"/api/v2/tickets/{ticket_ref}/notes", note)
 

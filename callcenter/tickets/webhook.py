@@ -38,7 +38,9 @@ class WebhookBackend(HttpHelpdesk):
         ref = reply.get("id", reply.get("ticket_id")) if reply else None
         return str(ref) if ref not in (None, "") else key
 
-    async def update(self, ticket_ref: str, change: TicketUpdate, key: str) -> None:
+    async def update(
+        self, ticket_ref: str, change: TicketUpdate, key: str, ticket: TicketDraft
+    ) -> None:
         await self._post(
             "ticket.update", key, {"ticket_ref": ticket_ref, "update": change.to_json()}
         )

@@ -50,7 +50,9 @@ class ZendeskBackend(HttpHelpdesk):
         reply = json_of(await self.call("POST", "/api/v2/tickets.json", {"ticket": ticket}))
         return _id_in(reply, "ticket")
 
-    async def update(self, ticket_ref: str, change: TicketUpdate, key: str) -> None:
+    async def update(
+        self, ticket_ref: str, change: TicketUpdate, key: str, ticket: TicketDraft
+    ) -> None:
         tag = disposition_tag(change.disposition)
         body = {
             "ticket": {

@@ -436,6 +436,8 @@ class FakeFreshdesk(FakeHelpdesk):
             return self._search(seen.query.get("query", [""])[0])
         if seen.method == "POST" and seen.path.endswith("/notes"):
             return self._note(seen.path, body)
+        if seen.method == "PUT" and seen.path.startswith("/api/v2/tickets/"):
+            return self._update(seen.path, body)
         self.violation(f"unknown endpoint {seen.method} {seen.path}")
         return 404, None, {}
 
@@ -509,6 +511,26 @@ class FakeFreshdesk(FakeHelpdesk):
         found = [t for t in self.state.tickets.values()
                  if t["custom_fields"].get("cf_" + name) == value]  # fmt: skip
         return 200, {"results": found, "total": len(found)}, {}
+
+    def _update(self, path: str, body: Any) -> Answer:
+        ident = path.removeprefix("/api/v2/tickets/")
+        if not ident.isdigit() or int(ident) not in self.state.tickets:
+            return 404, None, {}
+        if not isinstance(body, dict) or not body:
+            return validation_failed(("", "It should be a JSON object", "datatype_mismatch"))
+        errors = [
+            (name, "Unexpected/invalid field in request", "invalid_field")
+            for name in sorted(set(body) - FRESHDESK_FIELDS)
+        ]
+        tags = body.get("tags", [])
+        if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+            errors.append(("tags", "It should be a/an Array", "datatype_mismatch"))
+        if errors:
+            self.violation(f"ticket update: {errors}")
+            return validation_failed(*errors)
+        ticket = self.state.tickets[int(ident)]
+        ticket.update(body)
+        return 200, ticket, {}
 
     def _note(self, path: str, body: Any) -> Answer:
         ident = path.removeprefix("/api/v2/tickets/").removesuffix("/notes")

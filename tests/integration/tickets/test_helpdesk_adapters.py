@@ -154,6 +154,13 @@ async def test_freshdesk_tickets_match_the_documented_schema(tmp_path: Path) -> 
         priorities = sorted(t["priority"] for t in fake.tickets.values())
         assert priorities == [3, 4]
         assert len({t["requester_id"] for t in fake.tickets.values()}) == 1  # same contact
+        first = next(t for t in fake.tickets.values() if t["custom_fields"]["cf_call_id"] == "f-1")
+        assert first["tags"] == [
+            "callcenter",
+            "queue_billing",
+            "answered",
+            "disposition_callback_booked",
+        ]
         (note,) = fake.state.notes
         assert note["private"] is True and note["body"] == "Disposition: Callback booked"
 
