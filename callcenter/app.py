@@ -427,7 +427,7 @@ class CallCenter:
         tickets, events = self.tickets, self.events
         disposition = DispositionDesk(
             auth,
-            tickets.outbox,
+            tickets.outbox if tickets.enabled else None,
             self._in_history,
             self._call_facts,
             self._live_call_of,

@@ -283,7 +283,7 @@ class DispositionDesk:
     def __init__(
         self,
         auth: TokenAuth,
-        outbox: Outbox,
+        outbox: Outbox | None,
         in_thread: InThread,
         facts: Callable[[str], Awaitable[CallFacts]],
         live_call_of: Callable[[str], Awaitable[str | None]],
@@ -339,9 +339,11 @@ class DispositionDesk:
         notes = notes.strip() or None if isinstance(notes, str) else None
         disposition = disposition.strip()
         self._emit("call.disposition", call_id, agent=agent, disposition=disposition, notes=notes)
-        change = TicketUpdate(call_id, disposition, notes, agent)
-        how = await self._in_thread(self._outbox.add_update, change, time.time())
-        self._wake()
+        how = "none"  # tickets.backend: none: the event alone
+        if self._outbox is not None:
+            change = TicketUpdate(call_id, disposition, notes, agent)
+            how = await self._in_thread(self._outbox.add_update, change, time.time())
+            self._wake()
         return 202, {
             "call_id": call_id,
             "agent": agent,
