@@ -54,7 +54,7 @@ SETTINGS: dict[str, Any] = {
 }
 
 
-def _until(check: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:
+def _until(check: Callable[[], Any], timeout: float = 60.0, what: str = "condition") -> Any:
     deadline = time.monotonic() + timeout
     last: Any = None
     while time.monotonic() < deadline:
