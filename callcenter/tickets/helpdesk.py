@@ -102,7 +102,7 @@ class Helpdesk:
 
     # --- from the REST API -----------------------------------------------------------------
 
-    def list(self, where: TicketFilter) -> list[dict[str, Any]]:
+    def search(self, where: TicketFilter) -> list[dict[str, Any]]:
         query = (
             select(tickets, requesters.c.phone, requesters.c.name)
             .join(requesters, requesters.c.id == tickets.c.requester_id)

@@ -134,7 +134,7 @@ class TicketsResource(Resource):
             limit=_whole(query_arg(request, "limit"), "limit", 50, 1, MAX_LIMIT),
             before_id=_optional_whole(query_arg(request, "before"), "before"),
         )
-        found: list[dict[str, Any]] = await self._in_thread(desk.list, where)
+        found: list[dict[str, Any]] = await self._in_thread(desk.search, where)
         return 200, {"tickets": found, "count": len(found)}
 
     def _ticket_route(self, name: str, rest: list[str]) -> Resource:
