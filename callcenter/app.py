@@ -48,6 +48,9 @@ from callcenter.live.snapshot import LiveReader
 from callcenter.media.moh import default_hold_music
 from callcenter.media.pool import PoolSettings, WorkerPool
 from callcenter.media.prompts import convert_wav, render_say
+from callcenter.monitor.admission import MonitorAdmission
+from callcenter.monitor.desk import AnsweredOffers, MonitorDesk, mode_codes
+from callcenter.monitor.sessions import MonitorSessions
 from callcenter.roster import Roster, build_roster, check_flow_queues
 from callcenter.routing.agent_events import AgentStateJournal
 from callcenter.routing.handoff import OfferHandoff
@@ -56,6 +59,7 @@ from callcenter.routing.locator import BindingLocator
 from callcenter.routing.service import RoutingService
 from callcenter.routing.waiting import WaitingRoom, experiences
 from callcenter.sip.front import FrontSettings, SipFront
+from callcenter.sip.invite_auth import InviteAuthenticator
 from callcenter.sip.registrar import LookupBy, Registrar, RegistrarSettings
 from callcenter.store.call_records import CallRecords, EventLog
 from callcenter.store.embedded import EmbeddedRedis
@@ -108,6 +112,7 @@ class CallCenter:
         self.history: HistoryService | None = None
         self.events: EventLog | None = None
         self.tickets: TicketService | None = None
+        self.monitors: MonitorSessions | None = None
         # Names this process among the controllers sharing one Redis (offers hand-off).
         self.controller_id = uuid.uuid4().hex
         self.started_at = time.time()
@@ -376,8 +381,26 @@ class CallCenter:
             sip.realm,
             guard=self.registrar.guard,
         )
+        self._start_monitoring()
         self.front.set_contact_locator(BindingLocator(roster, bindings, time.time))
         self.front.start()
+
+    def _start_monitoring(self) -> None:
+        """Supervisors' listen/whisper/barge codes (``callcenter.monitor``)."""
+        config = self.config
+        assert self.calls is not None and self.roster is not None and self.pool is not None
+        assert self.routing is not None and self.registrar is not None and self.events is not None
+        codes = config.feature_codes
+        desk = MonitorDesk(
+            mode_codes(codes.listen, codes.whisper, codes.barge),
+            self.roster,
+            AnsweredOffers(self.routing.offers),
+            InviteAuthenticator(config.sip.realm, self.roster.password, guard=self.registrar.guard),
+        )
+        self.monitors = MonitorSessions(self.pool)
+        self.calls.monitoring = MonitorAdmission(
+            desk, self.monitors, self.pool, self.events, time.time
+        )
 
     def _start_http(self, tokens: dict[str, str], records: CallRecords) -> None:
         config = self.config
@@ -463,6 +486,8 @@ class CallCenter:
         return root
 
     def _media_event(self, event: dict[str, Any]) -> None:
+        if self.monitors is not None and self.monitors.on_media_event(event):
+            return  # a supervisor's call (monitored conversations' ends are watched too)
         if self.routing is not None and self.routing.handles(event):
             self.routing.on_leg_event(event)  # an agent's leg
         elif self.calls is not None:
@@ -473,6 +498,8 @@ class CallCenter:
             self.routing.offer_handed_over(match)
 
     def _calls_lost(self, call_ids: list[str]) -> None:
+        if self.monitors is not None:
+            self.monitors.calls_lost(call_ids)
         if self.routing is not None:
             self.routing.calls_lost(call_ids)
         if self.calls is not None:

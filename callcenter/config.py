@@ -140,6 +140,16 @@ class AgentConfig:
 
 
 @dataclass
+class SupervisorConfig:
+    """Someone allowed to listen to, whisper to and barge into agents' calls from a phone."""
+
+    id: str = ""
+    name: str = ""
+    sip_username: str = ""  # defaults to id
+    password: str = ""  # SIP digest password; never logged
+
+
+@dataclass
 class FeatureCodes:
     """What an agent dials from the softphone to change state (answered by the service)."""
 
@@ -147,6 +157,10 @@ class FeatureCodes:
     logout: str = "*41"
     pause: str = "*42"  # followed by an optional reason code digit(s): *421
     ready: str = "*43"
+    # What a supervisor dials, followed by an agent id (*50ann): monitor that agent's call.
+    listen: str = "*50"
+    whisper: str = "*51"
+    barge: str = "*52"
 
 
 @dataclass
@@ -218,6 +232,7 @@ class Config:
         default_factory=lambda: {name: QueueConfig() for name in ("billing", "support", "sales")}
     )
     agents: list[AgentConfig] = field(default_factory=list)
+    supervisors: list[SupervisorConfig] = field(default_factory=list)
     feature_codes: FeatureCodes = field(default_factory=FeatureCodes)
     tickets: TicketsConfig = field(default_factory=TicketsConfig)
 

@@ -9,10 +9,11 @@ SIP usernames must be unique. Each problem is reported with the key that holds i
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from callcenter.config import AgentConfig, Config, ConfigError, QueueConfig
+from callcenter.config import AgentConfig, Config, ConfigError, QueueConfig, SupervisorConfig
 from callcenter.domain.ivr.flow import Flow, QueueNode
+from callcenter.domain.monitor import Supervisor
 from callcenter.domain.routing.agents import Agent
 from callcenter.domain.routing.errors import RoutingConfigError
 from callcenter.domain.routing.queues import EscalationStep, Queue, Strategy
@@ -22,7 +23,11 @@ from callcenter.domain.routing.queues import EscalationStep, Queue, Strategy
 class Roster:
     agents: dict[str, Agent]
     queues: dict[str, Queue]
-    passwords: dict[str, str]  # SIP username → digest password
+    passwords: dict[str, str]  # SIP username → digest password (agents and supervisors)
+    supervisors: dict[str, Supervisor] = field(default_factory=dict)  # by id
+
+    def supervisor_by_username(self, username: str) -> Supervisor | None:
+        return next((s for s in self.supervisors.values() if s.sip_username == username), None)
 
     def agent_by_username(self, username: str) -> Agent | None:
         return next((a for a in self.agents.values() if a.sip_username == username), None)
@@ -46,7 +51,28 @@ def build_roster(config: Config) -> Roster:
             raise ConfigError(f"{where}.sip_username: {agent.sip_username!r} is used twice")
         agents[agent.id] = agent
         passwords[agent.sip_username] = entry.password
-    return Roster(agents, queues, passwords)
+    supervisors: dict[str, Supervisor] = {}
+    for index, sup in enumerate(config.supervisors):
+        where = f"supervisors[{index}]"
+        supervisor = _supervisor(sup, where)
+        if supervisor.id in supervisors:
+            raise ConfigError(f"{where}.id: supervisor {supervisor.id!r} is defined twice")
+        if supervisor.sip_username in passwords:
+            raise ConfigError(
+                f"{where}.sip_username: {supervisor.sip_username!r} is used twice "
+                "(agents and supervisors share the SIP usernames)"
+            )
+        supervisors[supervisor.id] = supervisor
+        passwords[supervisor.sip_username] = sup.password
+    return Roster(agents, queues, passwords, supervisors)
+
+
+def _supervisor(entry: SupervisorConfig, where: str) -> Supervisor:
+    if not entry.id:
+        raise ConfigError(f"{where}.id: every supervisor needs an id")
+    if len(entry.password) < 8:
+        raise ConfigError(f"{where}.password: use at least 8 characters")
+    return Supervisor(entry.id, entry.name or entry.id, entry.sip_username or entry.id)
 
 
 def check_flow_queues(roster: Roster, flows: Iterable[Flow]) -> list[str]:

@@ -42,16 +42,8 @@ from callcenter.domain.routing import (
     Transition,
 )
 from callcenter.sip.admission import InboundCall, Reject
-from callcenter.sip.digest import (
-    MD5,
-    DigestAuthenticator,
-    DigestParseError,
-    DigestResponse,
-    Outcome,
-    parse_auth_params,
-    parse_authorization,
-)
-from callcenter.sip.fields import SipParseError, parse_uri
+from callcenter.sip.digest import MD5
+from callcenter.sip.invite_auth import InviteAuthenticator
 from callcenter.sip.registrar import FailureGuard
 from callcenter.store.link import RedisUnavailableError
 
@@ -134,14 +126,15 @@ class FeatureCodeDesk:
     ) -> None:
         self._codes = codes
         self._agents = agents
-        self._passwords = passwords
-        self._realm = realm
-        self._clock = clock
-        self._algorithm = algorithm
-        self._digest = DigestAuthenticator(
-            realm, clock, nonce_lifetime=nonce_lifetime, algorithms=(algorithm,), secret=secret
+        self.auth = InviteAuthenticator(
+            realm,
+            passwords,
+            clock,
+            guard=guard,
+            algorithm=algorithm,
+            nonce_lifetime=nonce_lifetime,
+            secret=secret,
         )
-        self._guard = guard if guard is not None else FailureGuard(5, 60.0, 300.0)
 
     def is_feature_code(self, did: str) -> bool:
         return parse_feature_code(did, self._codes) is not None
@@ -151,33 +144,10 @@ class FeatureCodeDesk:
         command = parse_feature_code(call.did, self._codes)
         if command is None:
             return Reject(404, "Not Found")
-        source = call.source[0]
-        now = self._clock()
-        if self._guard.blocked_for(source, now):
-            return Reject(403, "Forbidden (too many failed authentications)")
-        answer = self._credentials(call)
-        if isinstance(answer, str):
-            return Reject(400, f"Bad Request (Proxy-Authorization: {answer})")
-        if answer is None:
-            return self._challenge(source)
-        password = self._passwords(answer.username)
-        request_id = f"{call.call_id}|{call.cseq}"
-        verdict = self._digest.verify_with(answer, "INVITE", source, password, request_id)
-        if verdict.outcome is Outcome.FAILED:
-            log.info(
-                "feature code %s from %s: authentication failed for %r (%s)",
-                call.did,
-                source,
-                verdict.username,
-                verdict.reason,
-            )
-            self._guard.failed(source, now)
-            return self._challenge(source, nonce=answer.nonce)
-        if verdict.outcome is Outcome.STALE:
-            return self._challenge(source, stale=True)
-        if call.request_uri and not _same_uri(answer.uri, call.request_uri):
-            return Reject(400, "Bad Request (digest uri is not the Request-URI)")
-        agent = self._agents.agent_by_username(answer.username)
+        username = self.auth.authenticate(call)
+        if isinstance(username, Reject):
+            return username
+        agent = self._agents.agent_by_username(username)
         if agent is None:
             return Reject(403, "Forbidden (not an agent)")
         try:
@@ -193,49 +163,3 @@ class FeatureCodeDesk:
         status = done.record.state.status
         text = f"Agent {agent.name} {_DONE[type(command)]}."
         return FeatureCodeOutcome(agent.id, text, status, True)
-
-    def _credentials(self, call: InboundCall) -> DigestResponse | str | None:
-        """Our realm's digest answer; a string says why it is unusable; None: none sent."""
-        problem: str | None = None
-        for value in call.authorization:
-            try:
-                answer = parse_authorization(value)
-            except DigestParseError as exc:
-                if _realm_of(value) in (None, self._realm):
-                    problem = str(exc)
-                continue
-            if answer.realm == self._realm:
-                return answer
-        return problem
-
-    def _challenge(self, source: str, stale: bool = False, nonce: str | None = None) -> Reject:
-        [value] = self._digest.challenges(
-            source, stale=stale, algorithms=(self._algorithm,), nonce=nonce
-        )
-        return Reject(407, "Proxy Authentication Required", {"Proxy-Authenticate": value})
-
-
-def _realm_of(value: str) -> str | None:
-    try:
-        return parse_auth_params(value.strip().partition(" ")[2]).get("realm")
-    except DigestParseError:
-        return None
-
-
-def _same_uri(digest_uri: str, request_uri: str) -> bool:
-    """Digest ``uri`` against the Request-URI: the same (host case aside), or the Request-URI
-    without its user part, which is what sipp puts there (``sip:host:port``).
-
-    The loose second form is safe: the response hashes the ``uri`` it names, and each nonce
-    count is accepted once, so a captured answer cannot be replayed for another code.
-    """
-    try:
-        answer, request = parse_uri(digest_uri), parse_uri(request_uri)
-    except SipParseError:
-        return digest_uri == request_uri
-    for uri in (answer, request):
-        uri.host = uri.host.lower()
-    if str(answer) == str(request):
-        return True
-    request.user = ""
-    return str(answer) == str(request)

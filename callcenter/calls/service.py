@@ -31,6 +31,8 @@ from callcenter.domain.ivr.engine import CallContext, IvrSession
 from callcenter.domain.ivr.flow import Flow
 from callcenter.domain.ivr.library import FlowLibrary
 from callcenter.media import protocol as media
+from callcenter.monitor.admission import MonitorAdmission
+from callcenter.monitor.desk import MonitorRefused
 from callcenter.sip.admission import Admission, InboundCall, Reject, RouteTo
 from callcenter.store.call_records import CallRecords, EventLog
 
@@ -102,6 +104,7 @@ class CallService:
         self.on_queued: Callable[[CallSession, EnterQueue], None] | None = None
         self.on_call_ended: Callable[[str], None] | None = None
         self.feature_codes: FeatureCodeDesk | None = None  # agents dialling *40 and friends
+        self.monitoring: MonitorAdmission | None = None  # supervisors dialling *50<agent>…
         self.stopping = False
         self.rejected: dict[int, int] = {}
 
@@ -113,7 +116,14 @@ class CallService:
         desk = self.feature_codes
         is_code = desk is not None and desk.is_feature_code(call.did)
         flow = None if is_code else self._flows.flow_for(call.did)
-        if flow is None and not is_code:
+        monitoring = self.monitoring
+        is_monitor = (
+            flow is None
+            and not is_code
+            and monitoring is not None
+            and monitoring.is_monitor_code(call.did)
+        )
+        if flow is None and not is_code and not is_monitor:
             return self._reject(404, "Not Found")
         if self.stopping:
             return self._reject(503, "Service Stopping", {"Retry-After": "30"})
@@ -121,6 +131,15 @@ class CallService:
             return self._reject(503, "State Store Unavailable", {"Retry-After": "10"})
         if flow is not None:
             return self._open(call, flow, self._numbers[call.did])
+        if is_monitor:
+            assert monitoring is not None
+            verdict = monitoring.decide(call)
+            if isinstance(verdict, Reject):  # 407 challenge, 403 not a supervisor or blocked
+                self.rejected[verdict.code] = self.rejected.get(verdict.code, 0) + 1
+                return verdict
+            if isinstance(verdict, MonitorRefused):  # unknown agent, agent not on a call
+                return self._open(call, announcement(verdict.text), f"monitor code {call.did}")
+            return monitoring.admit(call, verdict)
         assert desk is not None
 
         def decided(outcome: FeatureCodeOutcome | Reject) -> Admission | Deferred[Admission]:
@@ -193,6 +212,10 @@ class CallService:
         session.divert(ivr, flow_file, reason, waited)
 
     def dialog_ended(self, call_id: str) -> None:
+        if self.monitoring is not None and call_id in self.monitoring.sessions.sessions:
+            self._clock.callLater(
+                ORPHAN_GRACE_SECONDS, self.monitoring.sessions.dialog_ended, call_id
+            )
         if call_id in self.sessions:
             self._clock.callLater(ORPHAN_GRACE_SECONDS, self._close_orphan, call_id)
 

@@ -294,6 +294,13 @@ class WorkerPool:
         worker = self._worker_of(call_id)
         return worker.address if worker is not None and worker.sip_port else None
 
+    def tap_address(self, call_id: str) -> Address | None:
+        """Where the worker holding ``call_id`` (a call or an agent leg) receives tap audio."""
+        worker = self._worker_of(call_id)
+        if worker is None or worker.state is not WorkerState.READY or not worker.tap_port:
+            return None
+        return ("127.0.0.1", worker.tap_port)
+
     def legs_of(self, call_id: str) -> list[str]:
         """The agent legs currently dialled for ``call_id``."""
         return sorted(leg for leg, peer in self._legs.items() if peer == call_id)

@@ -67,6 +67,7 @@ class WorkerProcess(ProcessProtocol):
         self.index = index
         self.state = WorkerState.STARTING
         self.sip_port = 0
+        self.tap_port = 0  # its audio tap socket on loopback (supervisors' monitor sessions)
         self.pid = 0
         self.calls: set[str] = set()
         self.idle_since: float | None = None
@@ -160,6 +161,7 @@ class WorkerProcess(ProcessProtocol):
             return
         if isinstance(event, protocol.Ready):
             self.sip_port = event.sip_port
+            self.tap_port = event.tap_port
             self.pid = event.pid
             if self.state is WorkerState.STARTING:
                 self.state = WorkerState.READY

@@ -177,6 +177,59 @@ class Unbridge:
 
 
 @dataclass(frozen=True)
+class TapOpen:
+    """Open an audio tap (see :mod:`callcenter.media.tap`): the audio of the calls in
+    ``listen_to`` is sent to tap ``peer_tap`` at ``peer_host:peer_port`` (a worker's tap
+    socket, possibly this worker's own), and what arrives for ``tap`` is played to the calls
+    in ``talk_to``. Calls may be named before their media is up: they are connected when it
+    is."""
+
+    name: ClassVar[str] = "tap"
+    tap: str
+    peer_tap: str
+    peer_host: str
+    peer_port: int
+    listen_to: tuple[str, ...] = ()
+    talk_to: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        _check_tap(self.tap, "tap")
+        _check_tap(self.peer_tap, "tap")
+        if not 0 < self.peer_port < 65536:
+            raise ProtocolError("tap: 'peer_port' must be a port number")
+
+
+@dataclass(frozen=True)
+class TapSet:
+    """Change which calls an open tap listens to and talks to (a supervisor's mode change)."""
+
+    name: ClassVar[str] = "tap_set"
+    tap: str
+    listen_to: tuple[str, ...] = ()
+    talk_to: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        _check_tap(self.tap, "tap_set")
+
+
+@dataclass(frozen=True)
+class TapClose:
+    """Close a tap; a ``tap_closed`` event with its counters follows. An unknown tap is no
+    error (it may have closed already)."""
+
+    name: ClassVar[str] = "tap_close"
+    tap: str
+
+    def __post_init__(self) -> None:
+        _check_tap(self.tap, "tap_close")
+
+
+def _check_tap(tap: str, ctx: str) -> None:
+    if not 0 < len(tap) <= 64 or not tap.isascii() or not tap.isprintable():
+        raise ProtocolError(f"{ctx}: 'tap' must be 1-64 printable ASCII characters")
+
+
+@dataclass(frozen=True)
 class StatsRequest:
     """Ask for a ``stats`` event."""
 
@@ -201,6 +254,9 @@ Command = (
     | CancelDial
     | Bridge
     | Unbridge
+    | TapOpen
+    | TapSet
+    | TapClose
     | StatsRequest
     | Shutdown
 )
@@ -214,6 +270,7 @@ class Ready:
     name: ClassVar[str] = "ready"
     sip_port: int
     pid: int
+    tap_port: int = 0  # the worker's audio tap socket on loopback (0: none)
 
 
 @dataclass(frozen=True)
@@ -325,6 +382,19 @@ class Error:
 
 
 @dataclass(frozen=True)
+class TapClosed:
+    """A tap is closed: frames ``sent`` to the peer and ``received`` from it, ``underruns``
+    (playout ran dry) and ``dropped`` (frames thrown away to keep the delay short)."""
+
+    name: ClassVar[str] = "tap_closed"
+    tap: str
+    sent: int
+    received: int
+    underruns: int
+    dropped: int
+
+
+@dataclass(frozen=True)
 class Stats:
     """Worker load. ``extra`` carries free-form figures (players, max_calls, ...)."""
 
@@ -347,6 +417,7 @@ Event = (
     | LegFailed
     | LegHold
     | Error
+    | TapClosed
     | Stats
 )
 
@@ -434,13 +505,28 @@ def to_dict(message: Command | Event) -> dict[str, Any]:
             )
         elif isinstance(message, Bridge | Unbridge):
             out.update(a=message.a, b=message.b)
+        elif isinstance(message, TapOpen):
+            out.update(
+                tap=message.tap,
+                peer_tap=message.peer_tap,
+                peer_host=message.peer_host,
+                peer_port=message.peer_port,
+                listen_to=list(message.listen_to),
+                talk_to=list(message.talk_to),
+            )
+        elif isinstance(message, TapSet):
+            out.update(
+                tap=message.tap, listen_to=list(message.listen_to), talk_to=list(message.talk_to)
+            )
+        elif isinstance(message, TapClose):
+            out["tap"] = message.tap
         elif isinstance(message, Ring | Answer | StopPlay | CancelDial):
             out["call"] = message.call
         return out
     ev: dict[str, Any] = {"ev": message.name}
     match message:
-        case Ready(sip_port=port, pid=pid):
-            ev.update(sip_port=port, pid=pid)
+        case Ready(sip_port=port, pid=pid, tap_port=tap_port):
+            ev.update(sip_port=port, pid=pid, tap_port=tap_port)
         case Incoming(call=call, from_uri=from_uri, to_uri=to_uri):
             ev.update({"call": call, "from": from_uri, "to": to_uri})
         case Answered(call=call):
@@ -463,6 +549,14 @@ def to_dict(message: Command | Event) -> dict[str, Any]:
             ev.update(call=call, held=held)
         case Error(call=call, cmd=cmd, message=text):
             ev.update(call=call, cmd=cmd, message=text)
+        case TapClosed():
+            ev.update(
+                tap=message.tap,
+                sent=message.sent,
+                received=message.received,
+                underruns=message.underruns,
+                dropped=message.dropped,
+            )
         case Stats(calls=calls, extra=extra):
             ev.update(extra)
             ev["calls"] = calls
@@ -563,6 +657,24 @@ def _decode_dial(obj: Mapping[str, Any]) -> Dial:
     )
 
 
+def _calls(obj: Mapping[str, Any], key: str, ctx: str) -> tuple[str, ...]:
+    value = obj.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(c, str) and c for c in value):
+        raise ProtocolError(f"{ctx}: {key!r} must be a list of call ids")
+    return tuple(value)
+
+
+def _decode_tap(obj: Mapping[str, Any]) -> TapOpen:
+    return TapOpen(
+        tap=_str(obj, "tap", "tap"),
+        peer_tap=_str(obj, "peer_tap", "tap"),
+        peer_host=_str(obj, "peer_host", "tap"),
+        peer_port=_int(obj, "peer_port", "tap"),
+        listen_to=_calls(obj, "listen_to", "tap"),
+        talk_to=_calls(obj, "talk_to", "tap"),
+    )
+
+
 _COMMAND_DECODERS: dict[str, Callable[[Mapping[str, Any]], Command]] = {
     "ring": lambda o: Ring(call=_str(o, "call", "ring")),
     "answer": lambda o: Answer(call=_str(o, "call", "answer")),
@@ -574,6 +686,13 @@ _COMMAND_DECODERS: dict[str, Callable[[Mapping[str, Any]], Command]] = {
     "cancel_dial": lambda o: CancelDial(call=_str(o, "call", "cancel_dial")),
     "bridge": lambda o: Bridge(a=_str(o, "a", "bridge"), b=_str(o, "b", "bridge")),
     "unbridge": lambda o: Unbridge(a=_str(o, "a", "unbridge"), b=_str(o, "b", "unbridge")),
+    "tap": _decode_tap,
+    "tap_set": lambda o: TapSet(
+        tap=_str(o, "tap", "tap_set"),
+        listen_to=_calls(o, "listen_to", "tap_set"),
+        talk_to=_calls(o, "talk_to", "tap_set"),
+    ),
+    "tap_close": lambda o: TapClose(tap=_str(o, "tap", "tap_close")),
     "stats": lambda o: StatsRequest(),
     "shutdown": lambda o: Shutdown(),
 }
@@ -672,7 +791,11 @@ def _decode_leg_hold(o: Mapping[str, Any]) -> LegHold:
 
 
 _EVENT_DECODERS: dict[str, Callable[[Mapping[str, Any]], Event]] = {
-    "ready": lambda o: Ready(sip_port=_int(o, "sip_port", "ready"), pid=_int(o, "pid", "ready")),
+    "ready": lambda o: Ready(
+        sip_port=_int(o, "sip_port", "ready"),
+        pid=_int(o, "pid", "ready"),
+        tap_port=_int(o, "tap_port", "ready", 0),
+    ),
     "incoming": lambda o: Incoming(
         call=_str(o, "call", "incoming"),
         from_uri=_str(o, "from", "incoming"),
@@ -694,6 +817,13 @@ _EVENT_DECODERS: dict[str, Callable[[Mapping[str, Any]], Event]] = {
         call=_opt_str(o, "call", "error"),
         cmd=_opt_str(o, "cmd", "error"),
         message=_str(o, "message", "error"),
+    ),
+    "tap_closed": lambda o: TapClosed(
+        tap=_str(o, "tap", "tap_closed"),
+        sent=_int(o, "sent", "tap_closed"),
+        received=_int(o, "received", "tap_closed"),
+        underruns=_int(o, "underruns", "tap_closed"),
+        dropped=_int(o, "dropped", "tap_closed"),
     ),
     "stats": _decode_stats,
 }

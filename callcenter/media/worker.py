@@ -28,6 +28,7 @@ from callcenter.media import dialing, protocol
 from callcenter.media.calls import MediaCall, Playback, WorkerAccount
 from callcenter.media.channel import Doorbell, EventWriter, Inbox, start_reader
 from callcenter.media.endpoint import EndpointSettings, account_config, create_endpoint
+from callcenter.media.tap import TapHub, TapPort
 from callcenter.media.transfer import TransferProgress, refer_uri, request_uri
 
 log = logging.getLogger("callcenter.media.worker")
@@ -72,6 +73,15 @@ class Leg:
         return self.peer is not None
 
 
+@dataclass
+class Tap:
+    """An open audio tap: its bridge port and the calls it listens to and talks to."""
+
+    port: TapPort
+    listen_to: tuple[str, ...]
+    talk_to: tuple[str, ...]
+
+
 class Worker:
     """Maps commands to pjsua2 calls and pjsua2 callbacks to events."""
 
@@ -100,6 +110,8 @@ class Worker:
         self._later: list[Callable[[], None]] = []
         self._timers: list[tuple[float, Callable[[], None]]] = []  # (monotonic deadline, job)
         self._stopping = False
+        self.tap_hub = TapHub()
+        self.taps: dict[str, Tap] = {}
         self._commands: dict[type[Any], Callable[[Any], None]] = {
             protocol.Ring: self._ring,
             protocol.Answer: self._answer,
@@ -111,6 +123,9 @@ class Worker:
             protocol.CancelDial: self._cancel_dial,
             protocol.Bridge: self._bridge,
             protocol.Unbridge: self._unbridge,
+            protocol.TapOpen: self._tap_open,
+            protocol.TapSet: self._tap_set,
+            protocol.TapClose: self._tap_close,
             protocol.StatsRequest: self._stats,
             protocol.Shutdown: self._shutdown,
         }
@@ -118,7 +133,9 @@ class Worker:
     # -- main loop -------------------------------------------------------------------------
 
     def run(self) -> int:
-        self.events.send(protocol.Ready(sip_port=self.sip_port, pid=os.getpid()))
+        self.events.send(
+            protocol.Ready(sip_port=self.sip_port, pid=os.getpid(), tap_port=self.tap_hub.port)
+        )
         log.info("ready on SIP 127.0.0.1:%d, pid %d", self.sip_port, os.getpid())
         while not self._stopping:
             self.ep.libHandleEvents(POLL_MS)
@@ -175,6 +192,9 @@ class Worker:
         self._drain()
         for leg in self.legs.values():
             leg.playback = None
+        for tap_id in list(self.taps):
+            self._tap_close(protocol.TapClose(tap_id))
+        self.tap_hub.close()
         self.legs.clear()
         if self.account is not None:
             self.account.shutdown()
@@ -327,6 +347,64 @@ class Worker:
             a.audio.stopTransmit(b.audio)
             b.audio.stopTransmit(a.audio)
 
+    def _tap_open(self, cmd: protocol.TapOpen) -> None:
+        if cmd.tap in self.taps:
+            raise CommandError(f"tap {cmd.tap!r} is already open")
+        port = self.tap_hub.open(cmd.tap, (cmd.peer_host, cmd.peer_port), cmd.peer_tap)
+        tap = Tap(port, (), ())
+        self.taps[cmd.tap] = tap
+        self._wire_tap(tap, cmd.listen_to, cmd.talk_to)
+        log.info("tap %s open to %s:%d", cmd.tap, cmd.peer_host, cmd.peer_port)
+
+    def _tap_set(self, cmd: protocol.TapSet) -> None:
+        tap = self.taps.get(cmd.tap)
+        if tap is None:
+            raise CommandError(f"no such tap {cmd.tap!r}")
+        self._wire_tap(tap, cmd.listen_to, cmd.talk_to)
+
+    def _tap_close(self, cmd: protocol.TapClose) -> None:
+        tap = self.taps.pop(cmd.tap, None)
+        if tap is None:
+            return
+        self._wire_tap(tap, (), ())
+        counters = tap.port.counters()
+        self.tap_hub.release(cmd.tap)
+        log.info("tap %s closed: %s", cmd.tap, counters)
+        self.events.send(protocol.TapClosed(tap=cmd.tap, **vars(counters)))
+
+    def _wire_tap(self, tap: Tap, listen_to: tuple[str, ...], talk_to: tuple[str, ...]) -> None:
+        """Make the tap's bridge connections match ``listen_to``/``talk_to``; calls without
+        media yet are connected by :meth:`_rewire_taps` when it comes up."""
+        for call_id in set(tap.listen_to) - set(listen_to):
+            audio = self._audio_of(call_id)
+            if audio is not None:
+                audio.stopTransmit(tap.port)
+        for call_id in set(tap.talk_to) - set(talk_to):
+            audio = self._audio_of(call_id)
+            if audio is not None:
+                tap.port.stopTransmit(audio)
+        tap.listen_to, tap.talk_to = listen_to, talk_to
+        self._connect_tap(tap)
+
+    def _connect_tap(self, tap: Tap) -> None:
+        for call_id in tap.listen_to:
+            audio = self._audio_of(call_id)
+            if audio is not None:
+                audio.startTransmit(tap.port)
+        for call_id in tap.talk_to:
+            audio = self._audio_of(call_id)
+            if audio is not None:
+                tap.port.startTransmit(audio)
+
+    def _rewire_taps(self, call_id: str) -> None:
+        for tap in self.taps.values():
+            if call_id in tap.listen_to or call_id in tap.talk_to:
+                self._connect_tap(tap)
+
+    def _audio_of(self, call_id: str) -> pj.AudioMedia | None:
+        leg = self.legs.get(call_id)
+        return None if leg is None or leg.ended else leg.audio
+
     def _stats(self, cmd: protocol.StatsRequest) -> None:
         live = [leg for leg in self.legs.values() if not leg.ended]
         self.events.send(
@@ -445,6 +523,8 @@ class Worker:
                 partner = self.legs.get(leg.partner) if leg.partner else None
                 if partner is not None and not partner.ended:
                     self._connect(leg, partner)
+                if self.taps:
+                    self._rewire_taps(call.sip_call_id)
                 if leg.outbound:
                     return  # early media is not an answer: leg_answered comes with CONFIRMED
                 if not leg.answered:

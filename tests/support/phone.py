@@ -187,6 +187,7 @@ def phone_args(
     answer_timeout: float = 15.0,
     python: str = sys.executable,
     loop: bool = False,
+    auth: tuple[str, str] | None = None,
 ) -> list[str]:
     args = [python, "-m", "tests.support.phone", target_uri, "--duration", str(duration)]
     args += ["--answer-timeout", str(answer_timeout)]
@@ -198,6 +199,8 @@ def phone_args(
         args += ["--play", str(play)]
     if loop:
         args.append("--loop")
+    if auth is not None:  # answer a 401/407 to the INVITE with these digest credentials
+        args += ["--username", auth[0], "--password", auth[1]]
     return args
 
 
@@ -245,8 +248,10 @@ def start_phone(
     play: Path | str | None = None,
     answer_timeout: float = 15.0,
     loop: bool = False,
+    auth: tuple[str, str] | None = None,
 ) -> RunningPhone:
-    """Start a phone calling ``target_uri``; returns at once. ``loop``: repeat ``play``."""
+    """Start a phone calling ``target_uri``; returns at once. ``loop``: repeat ``play``.
+    ``auth``: (username, password) to answer a digest challenge to the INVITE with."""
     args = phone_args(
         target_uri,
         dtmf=dtmf,
@@ -255,6 +260,7 @@ def start_phone(
         play=play,
         answer_timeout=answer_timeout,
         loop=loop,
+        auth=auth,
     )
     return RunningPhone(args, timeout=answer_timeout + duration + 30.0)
 
@@ -387,6 +393,10 @@ def _phone_main(argv: list[str] | None = None) -> int:
     acfg.idUri = f"sip:phone@{local}"
     acfg.mediaConfig.transportConfig.boundAddress = "127.0.0.1"
     acfg.mediaConfig.transportConfig.port = 0
+    if args.password:  # caller mode with credentials: answers the service's 407 itself
+        acfg.sipConfig.authCreds.append(
+            pj.AuthCredInfo("digest", "*", args.username, 0, args.password)
+        )
     acc.create(acfg, True)
 
     call = Phone(acc)

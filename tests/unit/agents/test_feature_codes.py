@@ -325,6 +325,6 @@ def test_a_digest_uri_without_the_user_part_is_accepted_as_sipp_sends_it() -> No
     ],
 )
 def test_digest_uri_must_name_the_request_uri(digest_uri: str, same: bool) -> None:
-    from callcenter.agents.feature_codes import _same_uri
+    from callcenter.sip.invite_auth import _same_uri
 
     assert _same_uri(digest_uri, "sip:*40@127.0.0.1:5060") is same

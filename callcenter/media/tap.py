@@ -1,0 +1,188 @@
+"""Audio taps: a conference-bridge port whose audio travels to another media worker and back.
+
+A supervisor's call can land on any worker, while the conversation it monitors sits on the
+worker that holds caller and agent (usually full: 4 calls). So a monitor session is two taps
+with the same id, one in each worker, sending each other 20 ms frames of 8 kHz 16-bit mono
+PCM over loopback UDP. In each worker the tap is an ordinary bridge port: what the bridge
+mixes for it (the calls in ``listen_to``) goes to the peer, and what the peer sends is played
+to the calls in ``talk_to``. The same path serves a supervisor on the conversation's own
+worker (the datagrams then go to itself), so there is one mechanism, not two.
+
+Threads: pjsua2 calls ``onFrameReceived``/``onFrameRequested`` on its media clock thread; a
+reader thread receives datagrams. Both only touch the port's frame queue (a ``deque``, whose
+appends and pops are atomic) and counters; every pjsua2 call (create, connect, destroy) stays
+on the worker's main thread.
+
+Datagram: one byte with the receiving tap's id length, that id (ASCII), then the PCM frame.
+The two ends have distinct ids (a session's ``<id>-c`` and ``<id>-s``), so both may sit in
+one worker.
+
+-*- test-case-name: tests.integration.media.test_tap -*-
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import logging
+import socket
+import threading
+from dataclasses import dataclass
+
+import pjsua2 as pj
+
+log = logging.getLogger(__name__)
+
+CLOCK_RATE = 8000
+FRAME_USEC = 20_000
+BITS_PER_SAMPLE = 16
+FRAME_BYTES = CLOCK_RATE * FRAME_USEC // 1_000_000 * BITS_PER_SAMPLE // 8  # 320
+# Playout starts (again) once this many frames wait: 40 ms absorbs a loaded machine's bursts.
+PREFILL_FRAMES = 2
+# More than this waiting (the peer's clock runs fast, or we stalled): drop the oldest, so the
+# delay stays under ~120 ms instead of growing for the whole session.
+MAX_QUEUED_FRAMES = 6
+MAX_DATAGRAM = 2048
+
+
+@dataclass(frozen=True)
+class TapCounters:
+    sent: int
+    received: int
+    underruns: int
+    dropped: int
+
+
+class TapPort(pj.AudioMediaPort):  # type: ignore[misc]
+    """One end of a tap: a bridge port that sends what it hears and plays what it receives.
+
+    Ports are reused, never destroyed while the worker runs: the bridge calls them on its
+    clock thread even when unconnected, and a Python port whose last reference went on that
+    thread would be destroyed there. :class:`TapHub` hands out idle ports instead.
+    """
+
+    def __init__(self, number: int, sock: socket.socket) -> None:
+        super().__init__()
+        self._sock = sock
+        self._header = b""
+        self._peer: tuple[str, int] | None = None
+        self._frames: collections.deque[bytes] = collections.deque()
+        self._playing = False
+        self.tap_id = ""
+        self.sent = self.received = self.underruns = self.dropped = 0
+        fmt = pj.MediaFormatAudio()
+        fmt.init(pj.PJMEDIA_FORMAT_PCM, CLOCK_RATE, 1, FRAME_USEC, BITS_PER_SAMPLE)
+        self.createPort(f"tap{number}", fmt)
+
+    def attach(self, tap_id: str, peer: tuple[str, int], peer_tap: str) -> None:
+        self.sent = self.received = self.underruns = self.dropped = 0
+        self._frames.clear()
+        self._playing = False
+        self.tap_id = tap_id
+        self._header = bytes([len(peer_tap)]) + peer_tap.encode("ascii")
+        self._peer = peer
+
+    def detach(self) -> None:
+        self._peer = None
+        self.tap_id = ""
+        self._frames.clear()
+        self._playing = False
+
+    # Media clock thread: the bridge's mix of what is connected to us.
+    def onFrameReceived(self, frame: pj.MediaFrame) -> None:  # noqa: N802 (pjsua2 API)
+        peer = self._peer
+        if peer is None or frame.type != pj.PJMEDIA_FRAME_TYPE_AUDIO:
+            return
+        with contextlib.suppress(OSError):  # a full socket buffer loses one frame, no more
+            self._sock.sendto(self._header + bytes(frame.buf), peer)
+            self.sent += 1
+
+    # Media clock thread: our contribution to the bridge.
+    def onFrameRequested(self, frame: pj.MediaFrame) -> None:  # noqa: N802
+        frames = self._frames
+        if not self._playing and len(frames) >= PREFILL_FRAMES:
+            self._playing = True
+        if self._playing and frames:
+            data = frames.popleft()
+            frame.type = pj.PJMEDIA_FRAME_TYPE_AUDIO
+            frame.buf = pj.ByteVector(data)
+            frame.size = len(data)
+            return
+        if self._playing:  # ran dry: count it, and buffer again before playing on
+            self.underruns += 1
+            self._playing = False
+        frame.type = pj.PJMEDIA_FRAME_TYPE_NONE
+        frame.size = 0
+
+    # Reader thread.
+    def feed(self, pcm: bytes) -> None:
+        if len(pcm) != FRAME_BYTES or self._peer is None:
+            return
+        self.received += 1
+        if len(self._frames) >= MAX_QUEUED_FRAMES:
+            with contextlib.suppress(IndexError):
+                self._frames.popleft()
+                self.dropped += 1
+        self._frames.append(pcm)
+
+    def counters(self) -> TapCounters:
+        return TapCounters(self.sent, self.received, self.underruns, self.dropped)
+
+
+class TapHub:
+    """The worker's tap socket (loopback UDP, any free port) and its tap ports."""
+
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self._sock.bind((host, 0))
+        self._sock.settimeout(0.5)  # the reader notices ``close`` within this
+        self.port: int = self._sock.getsockname()[1]
+        self._open: dict[str, TapPort] = {}
+        self._idle: list[TapPort] = []
+        self._created = 0
+        self._closed = False
+        self._reader = threading.Thread(target=self._read, name="tap-reader", daemon=True)
+        self._reader.start()
+
+    def open(self, tap_id: str, peer: tuple[str, int], peer_tap: str) -> TapPort:
+        """A tap port for ``tap_id`` sending to ``peer_tap`` at ``peer`` (main thread: may
+        create a pjsua2 port)."""
+        if self._idle:
+            port = self._idle.pop()
+        else:
+            self._created += 1
+            port = TapPort(self._created, self._sock)
+        port.attach(tap_id, peer, peer_tap)
+        self._open[tap_id] = port
+        return port
+
+    def release(self, tap_id: str) -> None:
+        """The tap's port goes back to the idle ones (disconnect it from calls first)."""
+        port = self._open.pop(tap_id, None)
+        if port is not None:
+            port.detach()
+            self._idle.append(port)
+
+    def close(self) -> None:
+        """Stop the reader and let go of every port (main thread, before ``libDestroy``)."""
+        self._closed = True
+        for port in self._open.values():
+            port.detach()
+        self._open.clear()
+        self._idle.clear()
+        self._sock.close()
+
+    def _read(self) -> None:
+        while not self._closed:
+            try:
+                data = self._sock.recv(MAX_DATAGRAM)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            if not data:
+                continue
+            size = data[0]
+            port = self._open.get(data[1 : 1 + size].decode("ascii", "replace"))
+            if port is not None:
+                port.feed(data[1 + size :])

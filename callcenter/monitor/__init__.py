@@ -1,0 +1,1 @@
+"""Supervisors listen to, whisper to and barge into agents' live calls from their phones."""
