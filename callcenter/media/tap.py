@@ -24,9 +24,11 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import ctypes
 import logging
 import socket
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pjsua2 as pj
@@ -43,6 +45,33 @@ PREFILL_FRAMES = 2
 # delay stays under ~120 ms instead of growing for the whole session.
 MAX_QUEUED_FRAMES = 6
 MAX_DATAGRAM = 2048
+
+
+_VECTOR_BOUNDS = ctypes.c_size_t * 2  # libstdc++ std::vector: begin, end (then capacity)
+
+
+def _vector_bytes_fast(vector: pj.ByteVector) -> bytes:
+    """The bytes of a SWIG ``ByteVector`` read straight from the C++ vector: ~2 µs for a frame
+    where ``bytes(vector)`` (element by element through SWIG) takes ~270 µs, which would be
+    most of a tap's CPU cost."""
+    begin, end = _VECTOR_BOUNDS.from_address(int(vector.this))
+    return ctypes.string_at(begin, end - begin)
+
+
+def _vector_reader() -> Callable[[pj.ByteVector], bytes]:
+    """The fast reader if it reads a probe right (the vector layout is the one we expect),
+    else the slow, safe ``bytes``."""
+    probe = bytes(range(1, 200))
+    try:
+        if _vector_bytes_fast(pj.ByteVector(probe)) == probe:
+            return _vector_bytes_fast
+    except (TypeError, ValueError, OSError):
+        pass
+    log.warning("unexpected pjsua2 ByteVector layout: audio taps use the slow copy")
+    return bytes
+
+
+vector_bytes = _vector_reader()
 
 
 @dataclass(frozen=True)
@@ -94,7 +123,7 @@ class TapPort(pj.AudioMediaPort):  # type: ignore[misc]
         if peer is None or frame.type != pj.PJMEDIA_FRAME_TYPE_AUDIO:
             return
         with contextlib.suppress(OSError):  # a full socket buffer loses one frame, no more
-            self._sock.sendto(self._header + bytes(frame.buf), peer)
+            self._sock.sendto(self._header + vector_bytes(frame.buf), peer)
             self.sent += 1
 
     # Media clock thread: our contribution to the bridge.
