@@ -102,14 +102,16 @@ def running_service(
     settings: dict[str, Any] | None = None,
     wait_ready: bool = True,
     data_dir: Path | None = None,
+    ports: tuple[int, int] | None = None,
 ) -> Iterator[Service]:
     """Start `callcenter serve` with a config under tmp_path; always stopped and reaped.
 
     ``data_dir`` (default ``tmp_path / "data"``): pass the same one again to restart a service
-    on its earlier state (embedded Redis, prompt cache, generated token).
+    on its earlier state (embedded Redis, prompt cache, generated token). ``ports`` (SIP,
+    HTTP): pass a stopped service's again to restart it where its clients look for it.
     """
     data_dir = tmp_path / "data" if data_dir is None else data_dir
-    sip_port, http_port = free_port(), free_port()
+    sip_port, http_port = ports if ports is not None else (free_port(), free_port())
     config: dict[str, Any] = {
         "flows_dir": str(REPO / "ivr_flows"),
         "sip": {"host": "127.0.0.1", "port": sip_port},

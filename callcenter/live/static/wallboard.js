@@ -194,6 +194,9 @@
     for (const [name, row] of Object.entries(body.queues)) renderQueue(name, row);
     for (const [id, row] of Object.entries(body.agents)) renderAgent(id, row);
     agentCounts();
+    // A big board (a hundred queues, hundreds of agents) switches to smaller tiles and cards.
+    $("queues").classList.toggle("dense", state.queues.size > 24);
+    $("agents").classList.toggle("dense", state.agents.size > 120);
     stats.snapshots += 1;
     stats.lastRenderMs = performance.now() - started;
     live();
