@@ -4,10 +4,10 @@ The routing store tells each stored change (``RoutingState.on_state_change``), w
 path made it: REST, feature codes, the call path, or a Lua claim. Consumers (KPIs, the
 wallboard, call history) read agents' time in each state from these events alone.
 
-Schema (README "Events"): ``call_id`` is the call the change concerns (the one ringing, talked
-on or just wrapped up), ``""`` for none; data ``{agent, status, previous, reason, call, since}``
-with ``since`` the instant of the change as the state machine stamped it (the entry's ``at`` is
-when it was appended, a few milliseconds later).
+Schema (README "Events"): ``call_id`` is the call the change concerns (the one ringing,
+talked on or just wrapped up), ``""`` for none; data ``{agent, status, previous, reason, call,
+queue, since}`` with ``queue`` that call's queue and ``since`` the instant of the change as the
+state machine stamped it (the entry's ``at`` is when it was appended, a few ms later).
 
 -*- test-case-name: tests.integration.store.test_agent_state_events -*-
 """
@@ -33,6 +33,7 @@ def event_data(change: AgentStateChanged) -> dict[str, Any]:
         "previous": change.old.value,
         "reason": change.reason,
         "call": change.call_id,
+        "queue": change.queue,
         "since": change.at,
     }
 

@@ -139,6 +139,7 @@ class AgentStateChanged:
     at: float
     reason: str | None
     call_id: str | None
+    queue: str | None = None  # the queue of ``call_id``
 
 
 @dataclass(frozen=True)
@@ -238,7 +239,13 @@ def transition(record: AgentRecord, command: Command, now: float) -> Transition:
                 )
             new = AgentState(Status.AVAILABLE, now)
     changed = AgentStateChanged(
-        record.agent_id, state.status, new.status, now, new.reason, new.call_id or state.call_id
+        record.agent_id,
+        state.status,
+        new.status,
+        now,
+        new.reason,
+        new.call_id or state.call_id,
+        new.queue or state.queue,
     )
     events: tuple[Event, ...] = (changed,) if returned is None else (changed, returned)
     return Transition(AgentRecord(record.agent_id, new, stats), events)

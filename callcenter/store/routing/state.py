@@ -354,7 +354,13 @@ class RoutingState:
         """A Lua claim is ``transitions.Reserve`` (accepted only from available): tell it."""
         self._changed(
             AgentStateChanged(
-                match.agent_id, Status.AVAILABLE, Status.RESERVED, now, None, match.call_id
+                match.agent_id,
+                Status.AVAILABLE,
+                Status.RESERVED,
+                now,
+                None,
+                match.call_id,
+                match.queue,
             )
         )
         return match

@@ -77,6 +77,7 @@ async def test_a_day_of_an_agent_is_a_chain_of_agent_state_events(
             "previous": previous,
             "reason": reason,
             "call": call_id or None,
+            "queue": "support" if call_id else None,
             "since": at,
         }
 

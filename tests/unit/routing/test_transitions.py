@@ -165,7 +165,7 @@ def test_logout_while_ringing_withdraws_the_offer() -> None:
     result = transition(in_state(Status.RESERVED), Logout(), T0 + 7)
     assert result.record.state == AgentState(Status.OFFLINE, T0 + 7)
     assert result.events == (
-        AgentStateChanged("a1", Status.RESERVED, Status.OFFLINE, T0 + 7, None, "c1"),
+        AgentStateChanged("a1", Status.RESERVED, Status.OFFLINE, T0 + 7, None, "c1", "support"),
         CallReturned("c1", "support", "a1", "logged-out", T0 + 7, False),
     )
 
