@@ -41,6 +41,9 @@ from callcenter.domain.ivr.problems import FlowProblem
 from callcenter.history.database import HistoryDatabase
 from callcenter.history.service import HistoryService
 from callcenter.history.tables import calls as history_calls
+from callcenter.kpi.book_config import book_for
+from callcenter.kpi.feed import KpiFeed
+from callcenter.kpi.http import kpis_endpoint
 from callcenter.live.access import WallboardAccess
 from callcenter.live.feed import LiveFeed
 from callcenter.live.http import WallboardApi, WallboardPage
@@ -113,6 +116,7 @@ class CallCenter:
         self.events: EventLog | None = None
         self.tickets: TicketService | None = None
         self.monitors: MonitorSessions | None = None
+        self.kpis: KpiFeed | None = None
         # Names this process among the controllers sharing one Redis (offers hand-off).
         self.controller_id = uuid.uuid4().hex
         self.started_at = time.time()
@@ -135,6 +139,7 @@ class CallCenter:
         records = await self._start_media_and_calls()
         bindings, tokens = await self._start_routing_and_agents()
         self._start_sip(bindings)
+        self._start_kpis()
         self._start_http(tokens, records)
         assert self.history is not None
         self.history.start_consuming()  # after every part registered its finished listeners
@@ -402,6 +407,12 @@ class CallCenter:
             desk, self.monitors, self.pool, self.events, time.time
         )
 
+    def _start_kpis(self) -> None:
+        """Today's event log read into the KPI book, then followed (``callcenter.kpi``)."""
+        assert self.link is not None
+        self.kpis = KpiFeed(self.link.client, book_for(self.config))
+        self.kpis.start()
+
     def _start_http(self, tokens: dict[str, str], records: CallRecords) -> None:
         config = self.config
         sip = config.sip
@@ -479,6 +490,8 @@ class CallCenter:
         api.putChild(b"routing", RoutingResource(auth, self.routing_state, time.time, records))
         live = LiveReader(self.link, self.routing_state)
         api.putChild(b"queues", QueuesResource(auth, self.routing_state, live, time.time))
+        assert self.kpis is not None
+        api.putChild(b"kpis", kpis_endpoint(auth, self.kpis, time.time))
         api.putChild(
             b"flows",
             _Children({b"reload": JsonEndpoint(auth, {b"POST": ("admin", self._reload_flows)})}),
@@ -576,6 +589,8 @@ class CallCenter:
             await as_deferred(self.wallboard.stop())
         if self.handoff is not None:
             await as_deferred(self.handoff.stop())
+        if self.kpis is not None:
+            await as_deferred(self.kpis.stop())
         if self.link is not None:
             await as_deferred(self.link.drained())
         if self.tickets is not None:  # undelivered tickets stay in the outbox for the next start

@@ -12,6 +12,7 @@ import dataclasses
 import os
 import types
 import typing
+import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -115,7 +116,9 @@ class QueueConfig:
     wrap_up_seconds: float = 10.0
     ring_timeout_seconds: float = 20.0  # then the agent is paused "no-answer" (RONA)
     max_wait_seconds: float | None = None
-    service_level_seconds: float = 20.0
+    service_level_seconds: float = 20.0  # answered within this: service level met
+    service_level_target: float = 0.8  # share of calls to meet it (alerts, wallboard)
+    short_abandon_seconds: float = 5.0  # callers hanging up sooner are short abandons
     escalation: list[EscalationConfig] = field(default_factory=list)
     # While waiting (callcenter.routing.waiting): announcements, overflow, empty-queue rules.
     announce_position: bool = False
@@ -204,6 +207,26 @@ class RecordsConfig:
     keep: int = 10000  # how many recent call records Redis keeps for GET /api/calls
 
 
+SERVICE_LEVEL_FORMULAS = (
+    "short-abandons-excluded",
+    "abandons-included",
+    "abandons-ignored",
+    "abandons-within-threshold-excluded",
+    "abandons-within-threshold-positive",
+)
+
+
+@dataclass
+class KpiConfig:
+    # Which calls the service level divides by (README "Metrics and KPIs").
+    service_level_formula: str = "short-abandons-excluded"
+
+
+@dataclass
+class MetricsConfig:
+    public: bool = False  # true: /metrics without a token (else a supervisor token)
+
+
 @dataclass
 class HistoryConfig:
     # SQLAlchemy URL of the history database; None: SQLite in data_dir/history.sqlite3.
@@ -221,7 +244,7 @@ class Config:
     numbers: dict[str, str] = field(
         default_factory=lambda: {"100": "support.yaml", "support": "support.yaml"}
     )
-    timezone: str = "UTC"  # for the call records' human-readable times
+    timezone: str = "UTC"  # for reports: KPIs' "today" starts at midnight here
     sip: SipConfig = field(default_factory=SipConfig)
     http: HttpConfig = field(default_factory=HttpConfig)
     media: MediaConfig = field(default_factory=MediaConfig)
@@ -235,6 +258,8 @@ class Config:
     supervisors: list[SupervisorConfig] = field(default_factory=list)
     feature_codes: FeatureCodes = field(default_factory=FeatureCodes)
     tickets: TicketsConfig = field(default_factory=TicketsConfig)
+    kpi: KpiConfig = field(default_factory=KpiConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
 
     @property
     def prompt_cache(self) -> Path:
@@ -405,7 +430,17 @@ def _validate(config: Config) -> None:
             wallboard_thresholds(queue)
         except ValueError as exc:
             raise ConfigError(f"queues.{name}.wallboard: {exc}") from None
+        _validate_kpi_targets(name, queue)
     _validate_tickets(config.tickets)
+    if config.kpi.service_level_formula not in SERVICE_LEVEL_FORMULAS:
+        raise ConfigError(
+            f"kpi.service_level_formula: {config.kpi.service_level_formula!r} is not one of "
+            + ", ".join(SERVICE_LEVEL_FORMULAS)
+        )
+    try:
+        zoneinfo.ZoneInfo(config.timezone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"timezone: unknown time zone {config.timezone!r}") from None
 
 
 TICKET_PRIORITIES = ("low", "normal", "high", "urgent")
@@ -465,6 +500,16 @@ def wallboard_thresholds(queue: QueueConfig) -> Thresholds:
         service_level_amber=board.service_level_amber,
         service_level_red=board.service_level_red,
     )
+
+
+def _validate_kpi_targets(name: str, queue: QueueConfig) -> None:
+    where = f"queues.{name}"
+    if queue.service_level_seconds < 0:
+        raise ConfigError(f"{where}.service_level_seconds: cannot be negative")
+    if not 0 <= queue.service_level_target <= 1:
+        raise ConfigError(f"{where}.service_level_target: must be between 0 and 1 (0.8 = 80 %)")
+    if queue.short_abandon_seconds < 0:
+        raise ConfigError(f"{where}.short_abandon_seconds: cannot be negative")
 
 
 def _validate_waiting(name: str, queue: QueueConfig, queues: Mapping[str, QueueConfig]) -> None:

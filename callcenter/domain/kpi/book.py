@@ -121,6 +121,11 @@ class KpiBook:
         self._queues: dict[str, _Queue] = {q: _Queue() for q in self._targets}
         self._agents: dict[str, _Agent] = {}
 
+    @property
+    def tz(self) -> tzinfo:
+        """The time zone whose midnight starts "today"."""
+        return self._tz
+
     def targets(self, queue: str) -> QueueTargets:
         return self._targets.get(queue) or QueueTargets()
 
