@@ -56,7 +56,7 @@ from callcenter.monitor.desk import AnsweredOffers, MonitorDesk, mode_codes
 from callcenter.monitor.sessions import MonitorSessions
 from callcenter.roster import Roster, build_roster, check_flow_queues
 from callcenter.routing.agent_events import AgentStateJournal
-from callcenter.routing.handoff import OfferHandoff
+from callcenter.routing.handoff import CallNotice, OfferHandoff
 from callcenter.routing.http import QueuesResource, RoutingResource
 from callcenter.routing.locator import BindingLocator
 from callcenter.routing.service import RoutingService
@@ -71,6 +71,9 @@ from callcenter.store.registrations import RedisBindingStore
 from callcenter.store.routing.state import RoutingState
 from callcenter.store.routing.views import Match
 from callcenter.store.routing.waiting import WaitingStore
+from callcenter.supervisor.audit import AuditTrail
+from callcenter.supervisor.calls import CallDesk
+from callcenter.supervisor.http import add_call_actions
 from callcenter.tickets.http import (
     CallFacts,
     CallsWithDisposition,
@@ -304,7 +307,9 @@ class CallCenter:
         assert self.events is not None
         routing_state = RoutingState(self.link, on_state_change=AgentStateJournal(self.events))
         self.routing_state = routing_state
-        self.handoff = OfferHandoff(self.link, self.controller_id, self._offer_handed_over)
+        self.handoff = OfferHandoff(
+            self.link, self.controller_id, self._offer_handed_over, self._call_notice
+        )
         self.routing = RoutingService(
             routing_state,
             self.roster,
@@ -456,8 +461,20 @@ class CallCenter:
         api = Resource()
         root.putChild(b"api", api)
         root.putChild(b"healthz", JsonEndpoint(auth, {b"GET": (None, self._health)}))
-        assert self.calls is not None
+        assert self.calls is not None and self.link is not None
+        assert self.routing_state is not None and self.routing is not None
         assert self.tickets is not None and self.events is not None and self.roster is not None
+        audit = AuditTrail(self.events)  # supervisor.action events
+        calls = CallsResource(auth, records, self.history)
+        desk = CallDesk(
+            WaitingStore(self.link),
+            self.routing_state,
+            records,
+            self.routing.call_changed,
+            audit,
+            time.time,
+        )
+        add_call_actions(calls, auth, desk, self.roster.vocabulary)
         tickets, events = self.tickets, self.events
         disposition = DispositionDesk(
             auth,
@@ -468,10 +485,7 @@ class CallCenter:
             events.append,
             tickets.wake,
         )
-        api.putChild(
-            b"calls",
-            CallsWithDisposition(CallsResource(auth, records, self.history), disposition),
-        )
+        api.putChild(b"calls", CallsWithDisposition(calls, disposition))
         known_agents = {agent.id for agent in self.config.agents}
         api.putChild(
             b"tickets",
@@ -485,8 +499,7 @@ class CallCenter:
             ),
         )
         assert self.agents is not None
-        api.putChild(b"agents", AgentsResource(auth, self.agents))
-        assert self.routing_state is not None and self.link is not None
+        api.putChild(b"agents", AgentsResource(auth, self.agents, audit))
         api.putChild(b"routing", RoutingResource(auth, self.routing_state, time.time, records))
         live = LiveReader(self.link, self.routing_state)
         api.putChild(b"queues", QueuesResource(auth, self.routing_state, live, time.time))
@@ -509,6 +522,10 @@ class CallCenter:
     def _offer_handed_over(self, match: Match) -> None:
         if self.routing is not None:
             self.routing.offer_handed_over(match)
+
+    def _call_notice(self, notice: CallNotice) -> None:
+        if self.routing is not None:
+            self.routing.apply_notice(notice)
 
     def _calls_lost(self, call_ids: list[str]) -> None:
         if self.monitors is not None:

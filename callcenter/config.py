@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from callcenter.domain.wallboard import Thresholds
+from callcenter.web.auth import parse_role
 
 ENV_PREFIX = "CALLCENTER_"
 
@@ -406,13 +407,13 @@ def _validate(config: Config) -> None:
     if not 0 <= config.media.min_workers <= config.media.max_workers:
         raise ConfigError("media.min_workers: must be between 0 and media.max_workers")
     for token, role in config.http.tokens.items():
-        # agent:<agent id> binds an agent token to one agent (callcenter.web.auth.parse_role);
-        # the id is checked against the roster at start.
-        bound = role.startswith("agent:") and role[len("agent:") :].strip()
-        if role not in ("agent", "supervisor", "admin") and not bound:
-            raise ConfigError(
-                f"http.tokens: role {role!r} is not agent, agent:<agent id>, supervisor or admin"
-            )
+        # agent:<agent id> binds an agent token to one agent, supervisor:<name> names its
+        # holder (callcenter.web.auth.parse_role); an agent id is checked against the roster
+        # at start.
+        try:
+            parse_role(role)
+        except ValueError as exc:
+            raise ConfigError(f"http.tokens: {exc}") from None
         if len(token) < 16:
             raise ConfigError("http.tokens: a token must be at least 16 characters")
     if config.history.claim_idle_seconds < 1:

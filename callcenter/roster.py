@@ -15,6 +15,7 @@ from callcenter.config import AgentConfig, Config, ConfigError, QueueConfig, Sup
 from callcenter.domain.ivr.flow import Flow, QueueNode
 from callcenter.domain.monitor import Supervisor
 from callcenter.domain.routing.agents import Agent
+from callcenter.domain.routing.edits import Vocabulary, known_names
 from callcenter.domain.routing.errors import RoutingConfigError
 from callcenter.domain.routing.queues import EscalationStep, Queue, Strategy
 
@@ -25,12 +26,20 @@ class Roster:
     queues: dict[str, Queue]
     passwords: dict[str, str]  # SIP username → digest password (agents and supervisors)
     supervisors: dict[str, Supervisor] = field(default_factory=dict)  # by id
+    #: Skill names a supervisor's runtime edit may use: the config's ``skills`` list, or when
+    #: that is not given, every skill the queues and agents name.
+    skills: frozenset[str] = frozenset()
 
     def supervisor_by_username(self, username: str) -> Supervisor | None:
         return next((s for s in self.supervisors.values() if s.sip_username == username), None)
 
     def agent_by_username(self, username: str) -> Agent | None:
         return next((a for a in self.agents.values() if a.sip_username == username), None)
+
+    @property
+    def vocabulary(self) -> Vocabulary:
+        """What runtime edits of agents and moves of calls may name."""
+        return Vocabulary(self.skills, frozenset(self.queues))
 
     def password(self, username: str) -> str | None:
         """Credentials lookup for the registrar's digest authentication."""
@@ -64,7 +73,10 @@ def build_roster(config: Config) -> Roster:
             )
         supervisors[supervisor.id] = supervisor
         passwords[supervisor.sip_username] = sup.password
-    return Roster(agents, queues, passwords, supervisors)
+    named = {s for q in queues.values() for s in q.skills}
+    named |= {s for q in queues.values() for step in q.escalation for s in step.min_levels}
+    named |= {s for a in agents.values() for s in a.skills}
+    return Roster(agents, queues, passwords, supervisors, known_names(declared, named))
 
 
 def _supervisor(entry: SupervisorConfig, where: str) -> Supervisor:

@@ -6,7 +6,12 @@ two controllers on one Redis cannot interleave. What this class adds around it:
 
 - at start, every roster agent is put into Redis: a new agent starts offline, a known one keeps
   its live state (``put_agent`` rewrites only the config), so a restart loses no login or pause;
-  agents no longer in the roster are removed so that routing cannot offer them calls;
+  supervisors' runtime edits of skills and queues (kept apart in Redis) are applied over the
+  configuration, so a restart does not undo them either (precedence in
+  :mod:`callcenter.domain.routing.edits`); agents no longer in the roster are removed so that
+  routing cannot offer them calls;
+- ``edit``/``reset_edits``: a supervisor's change of an agent's skills or queues, in routing at
+  once (an available agent is offered a call it has just become eligible for);
 - ``on_available(agent_id)`` after a transition that leaves the agent available (login,
   ready), and after an available agent's phone registers: the routing service runs the match
   for it; ``on_events(events)`` with every transition's events (``AgentStateChanged``, and
@@ -27,7 +32,7 @@ import inspect
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from callcenter.agents.errors import (
@@ -39,6 +44,7 @@ from callcenter.agents.errors import (
 from callcenter.domain.routing import (
     Agent,
     AgentRecord,
+    AgentSnapshot,
     Command,
     Event,
     Login,
@@ -50,6 +56,7 @@ from callcenter.domain.routing import (
     TransitionError,
 )
 from callcenter.domain.routing.agents import CALL_STATES
+from callcenter.domain.routing.edits import AgentEdits, EditRequest, Vocabulary, still_valid
 from callcenter.roster import Roster
 from callcenter.store.registrations import BindingStore
 from callcenter.store.routing import RoutingState, UnknownAgentError
@@ -82,9 +89,17 @@ class AgentView:
     registered: bool
     calls_taken: int
     talk_seconds: float
+    edited: tuple[str, ...] = ()  # fields a supervisor changed at runtime (they beat the config)
 
     @classmethod
-    def of(cls, agent: Agent, record: AgentRecord, registered: bool, now: float) -> AgentView:
+    def of(
+        cls,
+        agent: Agent,
+        record: AgentRecord,
+        registered: bool,
+        now: float,
+        edited: Sequence[str] = (),
+    ) -> AgentView:
         state, stats = record.state, record.stats
         return cls(
             id=agent.id,
@@ -102,6 +117,7 @@ class AgentView:
             registered=registered,
             calls_taken=stats.calls_taken,
             talk_seconds=round(stats.talk_seconds, 3),
+            edited=tuple(edited),
         )
 
     def as_json(self) -> dict[str, Any]:
@@ -121,6 +137,7 @@ class AgentView:
             "registered": self.registered,
             "calls_taken": self.calls_taken,
             "talk_seconds": self.talk_seconds,
+            "edited": list(self.edited),
         }
 
 
@@ -166,7 +183,15 @@ class AgentsService:
             )
         await self._state.configure_queues(self._roster.queues.values())
         now = self._clock()
+        kept = await self._state.load_edits(self._roster.agents)
         for agent in self._roster.agents.values():
+            edits = kept.get(agent.id)
+            if edits is not None:
+                valid, dropped = still_valid(edits, self._roster.vocabulary)
+                if dropped:
+                    log.warning("agent %s: runtime edit partly dropped: %s", agent.id, dropped)
+                    await self._state.put_edits(agent.id, valid)
+                agent = valid.applied_to(agent)
             await self._state.put_agent(agent, now)
         stored = await self._state.load_agents()
         for agent_id in sorted(set(stored) - set(self._roster.agents)):
@@ -214,7 +239,8 @@ class AgentsService:
                 done = await self._state.apply(agent_id, command, now)
             except UnknownAgentError:
                 log.warning("agent %s was missing from Redis; restored offline", agent_id)
-                await self._state.put_agent(agent, now)
+                edits = (await self._state.load_edits([agent_id])).get(agent_id, AgentEdits())
+                await self._state.put_agent(edits.applied_to(agent), now)
                 done = await self._state.apply(agent_id, command, now)
         except TransitionError as refused:
             raise AgentTransitionError(refused) from refused
@@ -225,6 +251,42 @@ class AgentsService:
         if done.record.state.status is Status.AVAILABLE:
             await self._tell(self.on_available, agent_id)
         return done
+
+    # -- runtime edits ---------------------------------------------------------------------
+
+    async def edit(self, agent_id: str, request: EditRequest) -> AgentView:
+        """A supervisor's change of the agent's skills and/or queues, in routing at once."""
+        return await self._edit(agent_id, request.applied)
+
+    async def reset_edits(self, agent_id: str) -> AgentView:
+        """Drop every runtime edit: the agent is as configured again."""
+        return await self._edit(agent_id, lambda _edits, _current: AgentEdits())
+
+    @property
+    def vocabulary(self) -> Vocabulary:
+        """Skill and queue names an edit may use."""
+        return self._roster.vocabulary
+
+    async def edits(self, agent_id: str) -> tuple[AgentEdits, Agent]:
+        """The agent's kept runtime edits, and the agent as the configuration defines it."""
+        configured = self._agent(agent_id)
+        return (await self._state.load_edits([agent_id])).get(agent_id, AgentEdits()), configured
+
+    async def _edit(
+        self, agent_id: str, change: Callable[[AgentEdits, Agent], AgentEdits]
+    ) -> AgentView:
+        configured = self._agent(agent_id)
+        try:
+            agent, edits, record = await self._state.edit_agent(configured, change)
+        except UnknownAgentError:  # Redis lost its data: restore the agent, then edit
+            await self._state.put_agent(configured, self._clock())
+            agent, edits, record = await self._state.edit_agent(configured, change)
+        log.info("agent %s edited: skills %s, queues %s", agent_id, agent.skills, agent.queues)
+        if record.state.status is Status.AVAILABLE:
+            await self._tell(self.on_available, agent_id)  # it may fit a waiting call now
+        now = self._clock()
+        registered = bool(await self._bindings.current(agent.sip_username, now))
+        return AgentView.of(agent, record, registered, now, edits.fields())
 
     # -- registrations ---------------------------------------------------------------------
 
@@ -248,24 +310,44 @@ class AgentsService:
     async def get(self, agent_id: str) -> AgentView:
         agent = self._agent(agent_id)
         now = self._clock()
-        records = await self._state.snapshots([agent_id], now)
-        record = records[0].record if records else AgentRecord.offline(agent_id, now)
+        found = await self._state.snapshots([agent_id], now)
+        edits = await self._state.load_edits([agent_id])
         registered = bool(await self._bindings.current(agent.sip_username, now))
-        return AgentView.of(agent, record, registered, now)
+        return self._view(agent, found[0] if found else None, registered, now, edits)
 
     async def list_agents(self) -> list[AgentView]:
         now = self._clock()
-        records = await self._state.load_agents()
+        ids = sorted(self._roster.agents)
+        found = {s.agent.id: s for s in await self._state.snapshots(ids, now)}
+        edits = await self._state.load_edits(ids)
         registered = set(await self._bindings.registered(now))
         return [
-            AgentView.of(
-                agent,
-                records.get(agent.id) or AgentRecord.offline(agent.id, now),
-                agent.sip_username in registered,
+            self._view(
+                self._roster.agents[i],
+                found.get(i),
+                self._roster.agents[i].sip_username in registered,
                 now,
+                edits,
             )
-            for agent in sorted(self._roster.agents.values(), key=lambda a: a.id)
+            for i in ids
         ]
+
+    def _view(
+        self,
+        configured: Agent,
+        found: AgentSnapshot | None,
+        registered: bool,
+        now: float,
+        edits: Mapping[str, AgentEdits],
+    ) -> AgentView:
+        """Skills and queues as routing has them (runtime edits in), the rest from config."""
+        if found is None:
+            return AgentView.of(
+                configured, AgentRecord.offline(configured.id, now), registered, now
+            )
+        kept = edits.get(configured.id)
+        edited = kept.fields() if kept is not None else []
+        return AgentView.of(found.agent, found.record, registered, now, edited)
 
     # -- internals -------------------------------------------------------------------------
 
@@ -276,11 +358,17 @@ class AgentsService:
         return agent
 
     async def _command(self, agent_id: str, command: Command) -> AgentView:
+        """The agent as the command left it (not as a match may have changed it since)."""
         done = await self.apply(agent_id, command)
-        agent = self._agent(agent_id)
+        view = await self.get(agent_id)
         now = self._clock()
-        registered = bool(await self._bindings.current(agent.sip_username, now))
-        return AgentView.of(agent, done.record, registered, now)
+        return AgentView.of(
+            replace(self._agent(agent_id), skills=view.skills, queues=view.queues),
+            done.record,
+            view.registered,
+            now,
+            view.edited,
+        )
 
     async def _tell(
         self, listener: Callable[[Any], Awaitable[None] | None] | None, arg: Any

@@ -5,10 +5,15 @@ talk, hold, wrap-up, who hung up); a call the history has not finished yet (in p
 its last events not written yet) is read from its live record in Redis, so no call ever
 disappears from the API between the two. Call records name callers, so reading them needs
 the supervisor role.
+
+Actions on one call
+(``/api/calls/{id}/<action>``, e.g. a supervisor's ``queue`` and ``priority``) are added by
+the features that own them with :meth:`CallsResource.add_action`; each sets its own roles.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from twisted.web.resource import Resource
@@ -38,19 +43,37 @@ class CallsResource(Resource):
         self._records = records
         self._history = history
         self._list = JsonEndpoint(auth, {b"GET": ("supervisor", self._recent)})
+        self._actions: dict[bytes, Callable[[str], Resource]] = {}
+
+    def add_action(self, name: bytes, endpoint: Callable[[str], Resource]) -> None:
+        """Serve ``/api/calls/{id}/<name>`` with ``endpoint(call_id)``."""
+        self._actions[name] = endpoint
 
     def getChild(self, path: bytes, request: Request) -> Resource:  # noqa: N802 - twisted.web API
         if path == b"":
             return self._list
-        call_id = path.decode("utf-8", "replace")
+        return _CallResource(self, path.decode("utf-8", "replace"))
 
-        async def one(_: Request) -> Reply:
+    def one(self, call_id: str) -> Resource:
+        async def show(_: Request) -> Reply:
             record = await self._one(call_id)
             if record is None:
                 raise NotFoundError(f"no call with id {call_id!r}")
             return 200, record
 
-        return JsonEndpoint(self._auth, {b"GET": ("supervisor", one)})
+        return JsonEndpoint(self._auth, {b"GET": ("supervisor", show)})
+
+    def action(self, call_id: str, name: bytes) -> Resource:
+        endpoint = self._actions.get(name)
+        if endpoint is not None:
+            return endpoint(call_id)
+        known = ", ".join(sorted(n.decode() for n in self._actions)) or "none"
+
+        async def missing(_: Request) -> Reply:
+            shown = name.decode("utf-8", "replace")[:40]
+            raise NotFoundError(f"no call action {shown!r}; actions: {known}")
+
+        return JsonEndpoint(self._auth, {m: ("supervisor", missing) for m in (b"GET", b"POST")})
 
     def render(self, request: Request) -> Any:
         return self._list.render(request)
@@ -127,3 +150,20 @@ def _number(raw: str | None, name: str, default: float) -> float:
         return float(raw)
     except ValueError:
         raise BadRequestError(f"{name} must be a number, got {raw!r}") from None
+
+
+class _CallResource(Resource):
+    """``/api/calls/{id}`` and its actions."""
+
+    def __init__(self, parent: CallsResource, call_id: str) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self._parent = parent
+        self._call_id = call_id
+
+    def getChild(self, path: bytes, request: Request) -> Resource:  # noqa: N802 - twisted.web API
+        if path == b"":
+            return self._parent.one(self._call_id)
+        return self._parent.action(self._call_id, path)
+
+    def render(self, request: Request) -> Any:
+        return self._parent.one(self._call_id).render(request)

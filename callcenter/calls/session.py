@@ -264,6 +264,30 @@ class CallSession:
         )
         self._journal.save(self.record)
 
+    def moved(self, to_queue: str, by: str, waited: float | None) -> None:
+        """A supervisor moved the waiting caller to ``to_queue`` (it keeps its hold music, its
+        priority and its original entry time; the record's wait counts from the first queue)."""
+        from_queue = self.record.queue
+        self.record.queue = to_queue
+        self._journal.event(
+            "call.moved", self.record, from_queue=from_queue, to_queue=to_queue, by=by, wait=waited
+        )
+        self._journal.save(self.record)
+
+    def reprioritized(self, priority: int, by: str) -> None:
+        """A supervisor changed the waiting caller's priority (higher is served first)."""
+        before = self.record.priority
+        self.record.priority = priority
+        self._journal.event(
+            "call.priority_changed",
+            self.record,
+            queue=self.record.queue,
+            from_priority=before,
+            to_priority=priority,
+            by=by,
+        )
+        self._journal.save(self.record)
+
     def _speak(self, text: str, token: str) -> None:
         language = self.ivr.variables.get("lang", "en")
         d = self._prompts.resolve([Say(text, language)])

@@ -7,6 +7,12 @@ match to A over Redis pub/sub. Each controller records the callers it owns when 
 listens on its own channel. A match whose owner is gone (it stopped, the caller left) is
 undone by the caller of :meth:`OfferHandoff.forward`.
 
+The same channel carries *notices* about a caller held elsewhere (:class:`CallNotice`): a
+supervisor on controller B moved A's waiting caller to another queue or changed its priority
+(the change itself is already in Redis; A updates the call record, the caller's announcements
+and maximum wait, and matches it again), or logged out an agent whose phone A is ringing (A
+stops the ringing and offers the call to the next agent).
+
 -*- test-case-name: tests.e2e.test_two_controllers -*-
 """
 
@@ -17,6 +23,8 @@ import contextlib
 import json
 import logging
 from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Literal
 
 import redis.asyncio as redis
 from redis.exceptions import RedisError
@@ -29,14 +37,38 @@ log = logging.getLogger(__name__)
 
 OWNER_TTL_SECONDS = 86400  # longer than any call waits; removed when the call ends
 
+NoticeKind = Literal["moved", "priority", "withdrawn"]
+
+
+@dataclass(frozen=True)
+class CallNotice:
+    """Something changed for a caller, to be acted on by the controller holding it.
+
+    ``moved``: ``before``/``after`` are queue names; ``priority``: the priorities as text;
+    ``withdrawn``: ``agent`` was logged out while its phone rang for the call. ``by`` is the
+    supervisor's name as the audit trail has it.
+    """
+
+    kind: NoticeKind
+    call: str
+    before: str = ""
+    after: str = ""
+    agent: str = ""
+    by: str = ""
+
 
 class OfferHandoff:
     def __init__(
-        self, link: RedisLink, controller_id: str, on_offer: Callable[[Match], None]
+        self,
+        link: RedisLink,
+        controller_id: str,
+        on_offer: Callable[[Match], None],
+        on_notice: Callable[[CallNotice], None] | None = None,
     ) -> None:
         self._link = link
         self.controller_id = controller_id
         self._on_offer = on_offer
+        self.on_notice = on_notice
         self._listener: asyncio.Task[None] | None = None
         self.forwarded = 0
         self.received = 0
@@ -78,6 +110,17 @@ class OfferHandoff:
             self.forwarded += 1
         return bool(listeners)
 
+    async def notify(self, notice: CallNotice) -> bool:
+        """Send a notice to the controller holding the caller; False if none takes it."""
+        owner = await self._link.read(lambda c: c.get(keys.call_owner(notice.call)))
+        if not owner or owner == self.controller_id:
+            return False
+        message = json.dumps({"notice": asdict(notice)})
+        listeners = await self._link.read(
+            lambda c: c.publish(keys.offers_channel(str(owner)), message)
+        )
+        return bool(listeners)
+
     async def _listen(self) -> None:
         channel = keys.offers_channel(self.controller_id)
         while True:
@@ -95,11 +138,21 @@ class OfferHandoff:
                     await pubsub.aclose()  # type: ignore[no-untyped-call]
 
     def _received(self, data: str) -> None:
+        notice: CallNotice | None = None
         try:
             body = json.loads(data)
-            match = Match(agent_id=body["agent"], call_id=body["call"], queue=body["queue"])
+            if isinstance(body, dict) and "notice" in body:
+                notice = CallNotice(**body["notice"])
+                if notice.kind not in ("moved", "priority", "withdrawn"):
+                    raise ValueError(notice.kind)
+            else:
+                match = Match(agent_id=body["agent"], call_id=body["call"], queue=body["queue"])
         except (ValueError, KeyError, TypeError):
             log.error("bad offer hand-off message: %r", data[:200])
+            return
+        if notice is not None:
+            if self.on_notice is not None:
+                self.on_notice(notice)
             return
         self.received += 1
         self._on_offer(match)

@@ -51,7 +51,7 @@ from callcenter.domain.routing.transitions import (
 )
 from callcenter.media import protocol as media
 from callcenter.roster import Roster
-from callcenter.routing.handoff import OfferHandoff
+from callcenter.routing.handoff import CallNotice, OfferHandoff
 from callcenter.routing.waiting import WaitingRoom
 from callcenter.store.routing.state import RoutingState
 from callcenter.store.routing.views import Match
@@ -183,11 +183,54 @@ class RoutingService:
         for event in events:
             if not isinstance(event, CallReturned) or event.reason != "logged-out":
                 continue  # RONA and declines are handled where the leg failed
-            for offer in [o for o in self.offers.values() if o.call_id == event.call_id]:
-                del self.offers[offer.leg]
-                with contextlib.suppress(LookupError):
-                    self._pool.send(offer.leg, media.CancelDial(offer.leg))
-            self._spawn(self._match_call(event.call_id))
+            if self._withdraw(event.call_id, event.agent_id) or self._handoff is None:
+                self._spawn(self._match_call(event.call_id))
+            else:  # the phone rings from another controller: it stops it, then we match
+                notice = CallNotice("withdrawn", event.call_id, agent=event.agent_id)
+                self._spawn(self._withdraw_elsewhere(notice))
+
+    def _withdraw(self, call_id: str, agent_id: str) -> bool:
+        """Stop our ringing offer of ``call_id`` to ``agent_id``; False if we have none."""
+        found = [o for o in self.offers.values() if o.call_id == call_id]
+        for offer in found:
+            if offer.agent_id != agent_id:
+                continue
+            del self.offers[offer.leg]
+            with contextlib.suppress(LookupError):
+                self._pool.send(offer.leg, media.CancelDial(offer.leg))
+        return bool(found) or call_id in self._sessions
+
+    async def _withdraw_elsewhere(self, notice: CallNotice) -> None:
+        if self._handoff is not None:
+            await self._handoff.notify(notice)
+        await self._match_call(notice.call)
+
+    async def call_changed(self, notice: CallNotice) -> None:
+        """A supervisor changed a waiting call in Redis: whoever holds the caller follows up
+        (record, announcements, maximum wait, a new match); here or over the hand-off."""
+        if notice.call in self._sessions:
+            self.apply_notice(notice)
+        elif self._handoff is None or not await self._handoff.notify(notice):
+            log.info("call %s: %s, but no controller holds the caller", notice.call, notice.kind)
+            await self._match_call(notice.call)
+
+    def apply_notice(self, notice: CallNotice) -> None:
+        """A notice about one of our callers (see :class:`CallNotice`)."""
+        if notice.kind == "withdrawn":
+            self._withdraw(notice.call, notice.agent)
+            return  # the controller that logged the agent out matches the call again
+        session = self._sessions.get(notice.call)
+        if session is None:
+            return
+        if notice.kind == "moved":
+            queued_at = session.record.queued_at
+            waited = None if queued_at is None else round(self._now() - queued_at, 3)
+            session.moved(notice.after, notice.by, waited)
+            if self.waiting is not None:
+                self.waiting.moved(notice.call, notice.after)
+        elif notice.kind == "priority":
+            session.reprioritized(int(notice.after), notice.by)
+        self.rematch(notice.call)
 
     def rematch(self, call_id: str) -> None:
         """The waiting room moved a call to another queue (overflow): match it there now."""

@@ -74,6 +74,8 @@ class WaitingState(Protocol):
 
     async def position(self, call_id: str) -> int | None: ...
 
+    async def members(self, queue: str) -> list[str]: ...
+
     async def snapshots(self, agent_ids: Iterable[str], now: float) -> list[AgentSnapshot]: ...
 
     async def enqueue(self, call: WaitingCall) -> None: ...
@@ -86,9 +88,11 @@ class WaitingStore(Protocol):
 
     async def handle_times(self, queue: str) -> HandleTimes: ...
 
-    async def move(self, call_id: str, queue: str) -> WaitingCall | None: ...
+    async def move(
+        self, call_id: str, queue: str, expect: str | None = None
+    ) -> WaitingCall | None: ...
 
-    async def take(self, call_id: str) -> WaitingCall | None: ...
+    async def take(self, call_id: str, expect: str | None = None) -> WaitingCall | None: ...
 
 
 def experiences(queues: Mapping[str, QueueConfig]) -> dict[str, QueueExperience]:
@@ -206,6 +210,17 @@ class WaitingRoom:
         handled = max(0.0, record.ended_at - record.connected_at) + wrap_up
         self._spawn(self._store.record_handle_time(waiter.queue, handled))
 
+    def moved(self, call_id: str, queue: str) -> None:
+        """A supervisor moved the call to ``queue`` (already done in Redis): from now on its
+        announcements and maximum wait are the new queue's, counted from the move."""
+        waiter = self._waiters.get(call_id)
+        if waiter is None:
+            return
+        waiter.queue, waiter.since, waiter.last_announced = queue, self._now(), None
+        waiter.visited.add(queue)
+        waiter.leaving = False
+        self._schedule(waiter)
+
     # --- timers ------------------------------------------------------------------------------
 
     def _schedule(self, waiter: _Waiter) -> None:
@@ -296,7 +311,8 @@ class WaitingRoom:
         session = waiter.session
         call_id = session.call_id
         waited = _waited(session, self._now())
-        decision = overflow_decision(self._experience(waiter.queue), reason, waiter.visited)
+        here = waiter.queue  # a supervisor may move the call meanwhile: then nothing is done
+        decision = overflow_decision(self._experience(here), reason, waiter.visited)
         if isinstance(decision, MoveTo) and decision.queue not in self._roster.queues:
             log.error("call %s: overflow queue %r is not configured", call_id, decision.queue)
             decision = overflow_decision(QueueExperience(), reason, ())
@@ -307,7 +323,7 @@ class WaitingRoom:
         waiter.leaving = True
         _cancel(waiter)
         if isinstance(decision, ToFlow) and self._divert is not None:
-            if pending is None and await self._store.take(call_id) is None:
+            if pending is None and await self._store.take(call_id, expect=here) is None:
                 self._retry(waiter, reason)  # an agent's phone rings for it: look again later
                 return
             self._waiters.pop(call_id, None)
@@ -317,7 +333,7 @@ class WaitingRoom:
         if isinstance(decision, ToFlow):  # no call service to divert to (tests): hang up
             decision = HangUp(TIMEOUT_MESSAGE)
         if isinstance(decision, HangUp):
-            if pending is None and await self._store.take(call_id) is None:
+            if pending is None and await self._store.take(call_id, expect=here) is None:
                 self._retry(waiter, reason)  # an agent's phone rings for it: look again later
                 return
             self._waiters.pop(call_id, None)
@@ -328,7 +344,11 @@ class WaitingRoom:
         joins = may_join(self._experience(target), await self._staffed(target))
         follow: WaitingCall | None = None  # the call, if the target refuses it in turn
         if pending is None:
-            call = await (self._store.move(call_id, target) if joins else self._store.take(call_id))
+            call = await (
+                self._store.move(call_id, target, expect=here)
+                if joins
+                else self._store.take(call_id, expect=here)
+            )
             if call is None:
                 self._retry(waiter, reason)
                 return
@@ -352,9 +372,11 @@ class WaitingRoom:
 
     def _retry(self, waiter: _Waiter, reason: LeaveReason) -> None:
         waiter.leaving = False
+        here = waiter.queue
 
         async def again(w: _Waiter) -> None:
-            await self._leave(w, reason)
+            if w.queue == here:  # else a supervisor moved it: the new queue's rules apply
+                await self._leave(w, reason)
 
         self._at(waiter, "leave", RINGING_RETRY_SECONDS, again)
 
@@ -364,7 +386,7 @@ class WaitingRoom:
         return self._experiences.get(queue) or QueueExperience()
 
     async def _members(self, queue: str) -> list[AgentSnapshot]:
-        ids = [a.id for a in self._roster.agents.values() if queue in a.queues]
+        ids = await self._state.members(queue)  # from Redis: supervisors edit queues at runtime
         return await self._state.snapshots(ids, self._now()) if ids else []
 
     async def _staffed(self, queue: str) -> int:

@@ -43,6 +43,11 @@ def agent_config(agent_id: str) -> str:
     return f"{PREFIX}agent-config:{agent_id}"
 
 
+def agent_edits(agent_id: str) -> str:
+    """Hash: supervisors' runtime edits (skills, queues as JSON); they win over the config."""
+    return f"{PREFIX}agent-edits:{agent_id}"
+
+
 def routing_queue(name: str) -> str:
     """Hash: a queue's routing config (strategy, weight, decline_retry, skills, steps)."""
     return f"{PREFIX}rq:{name}"

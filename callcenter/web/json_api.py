@@ -14,9 +14,17 @@ from twisted.web.server import NOT_DONE_YET, Request
 from callcenter.aio import as_deferred
 from callcenter.store.link import RedisUnavailableError
 from callcenter.web.auth import TokenAuth
-from callcenter.web.errors import ApiError, MethodNotAllowedError, ServiceUnavailableError
+from callcenter.web.errors import (
+    ApiError,
+    BadRequestError,
+    MethodNotAllowedError,
+    ServiceUnavailableError,
+)
 
 log = logging.getLogger(__name__)
+
+#: Largest JSON request body read (actions carry a few short fields).
+MAX_BODY = 4096
 
 Reply = tuple[int, Any]
 Handler = Callable[[Request], Awaitable[Reply]]
@@ -86,3 +94,18 @@ def _error_body(error: ApiError) -> dict[str, Any]:
 def query_arg(request: Request, name: str) -> str | None:
     values = (request.args or {}).get(name.encode())
     return values[0].decode() if values else None
+
+
+def json_body(request: Request, limit: int = MAX_BODY) -> dict[str, Any]:
+    """The request body as a JSON object; ``400`` saying what is wrong otherwise."""
+    content = request.content
+    raw = content.read(limit + 1) if content is not None else b""
+    if len(raw) > limit:
+        raise BadRequestError(f"request body over {limit} bytes")
+    try:
+        body = json.loads(raw or b"null")
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequestError("request body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise BadRequestError("request body must be a JSON object")
+    return body

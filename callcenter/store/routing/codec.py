@@ -21,6 +21,7 @@ from callcenter.domain.routing import (
     WaitingCall,
     queue_score,
 )
+from callcenter.domain.routing.edits import AgentEdits
 
 OFFERED = "offered:"  # record field prefix: last_offered_in[queue]
 DECLINED = "d:"  # waiting-call field prefix: declined[agent]
@@ -155,4 +156,22 @@ def decode_call(call_id: str, fields: Mapping[str, str]) -> WaitingCall:
             for name, value in fields.items()
             if name.startswith(DECLINED)
         },
+    )
+
+
+def edits_fields(edits: AgentEdits) -> dict[str, str]:
+    fields = {}
+    if edits.skills is not None:
+        fields["skills"] = json.dumps(dict(edits.skills), sort_keys=True)
+    if edits.queues is not None:
+        fields["queues"] = json.dumps(list(edits.queues))
+    return fields
+
+
+def decode_edits(fields: Mapping[str, str]) -> AgentEdits:
+    skills = fields.get("skills")
+    queues = fields.get("queues")
+    return AgentEdits(
+        None if skills is None else {s: int(level) for s, level in json.loads(skills).items()},
+        None if queues is None else tuple(str(q) for q in json.loads(queues)),
     )

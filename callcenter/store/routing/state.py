@@ -56,6 +56,7 @@ from callcenter.domain.routing import (
     agent_sort_key,
     transition,
 )
+from callcenter.domain.routing.edits import AgentEdits
 from callcenter.store import keys
 from callcenter.store.link import RedisLink
 from callcenter.store.registrations import StoreConflictError
@@ -65,7 +66,9 @@ from callcenter.store.routing.codec import (
     config_fields,
     decode_agent,
     decode_call,
+    decode_edits,
     decode_record,
+    edits_fields,
     num,
     queue_fields,
     record_fields,
@@ -154,7 +157,10 @@ class RoutingState:
             pipe.srem(keys.AGENTS, agent_id)
             pipe.zrem(keys.AGENTS_REGISTERED, agent_id)
             pipe.delete(
-                keys.agent(agent_id), keys.agent_config(agent_id), keys.agent_skills(agent_id)
+                keys.agent(agent_id),
+                keys.agent_config(agent_id),
+                keys.agent_skills(agent_id),
+                keys.agent_edits(agent_id),
             )
             for queue in agent.queues:
                 pipe.srem(keys.queue_members(queue), agent_id)
@@ -162,6 +168,72 @@ class RoutingState:
             return True
 
         return await self._watching(_agent_keys(agent_id), attempt)
+
+    async def load_edits(self, agent_ids: Iterable[str]) -> dict[str, AgentEdits]:
+        """Supervisors' runtime edits of these agents (agents without any are left out)."""
+        ids = list(agent_ids)
+
+        async def read(client: redis.Redis) -> list[Any]:
+            async with client.pipeline(transaction=True) as pipe:
+                for agent_id in ids:
+                    pipe.hgetall(keys.agent_edits(agent_id))
+                return list(await pipe.execute())
+
+        raws = await self._link.read(read)
+        return {i: decode_edits(_text(raw)) for i, raw in zip(ids, raws, strict=True) if raw}
+
+    async def put_edits(self, agent_id: str, edits: AgentEdits) -> None:
+        """Replace an agent's kept edits as given (the start-up clean-up of stale names)."""
+
+        async def write(client: redis.Redis) -> None:
+            async with client.pipeline(transaction=True) as pipe:
+                pipe.delete(keys.agent_edits(agent_id))
+                if not edits.empty:
+                    pipe.hset(keys.agent_edits(agent_id), mapping=_m(edits_fields(edits)))
+                await pipe.execute()
+
+        await self._link.read(write)
+
+    async def edit_agent(
+        self,
+        configured: Agent,
+        change: Callable[[AgentEdits, Agent], AgentEdits],
+    ) -> tuple[Agent, AgentEdits, AgentRecord]:
+        """Change an agent's runtime edits and apply them to routing in one transaction.
+
+        ``change(edits, current)`` gets the kept edits and the agent as routing has it, and
+        returns the new edits; the agent routing uses becomes ``configured`` with them, moved
+        between available sets and re-scored at once. Two supervisors editing one agent at once
+        are serialised (WATCH), so neither change is lost.
+        """
+        agent_id = configured.id
+        edits_key = keys.agent_edits(agent_id)
+
+        async def attempt(pipe: Pipeline) -> tuple[Agent, AgentEdits, AgentRecord]:
+            old = await _read_agent(pipe, agent_id)
+            raw = _text(await pipe.hgetall(edits_key))
+            if old is None:
+                raise UnknownAgentError(agent_id)
+            current, record = old
+            edits = change(decode_edits(raw), current)
+            agent = edits.applied_to(configured)
+            unknown = sorted(set(agent.queues) - set(self._queues))
+            if unknown:
+                raise RoutingConfigError(f"agent {agent_id}: unknown queue(s) {', '.join(unknown)}")
+            pipe.multi()  # type: ignore[no-untyped-call]
+            pipe.delete(edits_key)
+            if not edits.empty:
+                pipe.hset(edits_key, mapping=_m(edits_fields(edits)))
+            self._write_config(pipe, agent, current.queues)
+            self._index(pipe, agent, record, current.queues)
+            return agent, edits, record
+
+        return await self._watching([*_agent_keys(agent_id), edits_key], attempt)
+
+    async def members(self, queue: str) -> list[str]:
+        """Ids of the agents serving ``queue`` now (runtime edits included)."""
+        found = await self._link.read(lambda c: c.smembers(keys.queue_members(queue)))
+        return sorted(str(m) for m in found)
 
     async def set_registered(self, agent_id: str, until_ts: float | None) -> None:
         """The registrar's word: the agent's phone is reachable until ``until_ts`` (None = not)."""

@@ -92,6 +92,7 @@ async def test_supervisors_list_agents_others_may_not(redis_server: RedisServer)
             "registered",
             "calls_taken",
             "talk_seconds",
+            "edited",
         }
         assert (await a.call("/api/agents/"))[0] == 200
         status, body = await a.call("/api/agents", token=ANN)

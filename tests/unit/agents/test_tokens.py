@@ -29,16 +29,28 @@ def auth() -> TokenAuth:
         ("supervisor", Principal("supervisor")),
         ("admin", Principal("admin")),
         ("agent:ann", Principal("agent", "ann")),
+        ("supervisor:Sue Smith", Principal("supervisor")),
+        ("admin:ops@example.com", Principal("admin")),
     ],
 )
 def test_roles_parse(value: str, principal: Principal) -> None:
     assert parse_role(value) == principal
 
 
-@pytest.mark.parametrize("value", ["agent:", "agent: ", "boss", "supervisor:ann", "Agent"])
+@pytest.mark.parametrize("value", ["agent:", "agent: ", "boss", "Agent", "supervisor:", "supervisor: sue", "boss:sue",
+     "admin:" + "x" * 65, "supervisor:sue\n"])
 def test_bad_roles_are_refused(value: str) -> None:
     with pytest.raises(ValueError):
         parse_role(value)
+
+
+def test_every_token_has_a_name_for_the_audit_trail_but_never_the_token() -> None:
+    named = TokenAuth({SUPERVISOR: "supervisor:Sue Smith", ANN: "agent:ann", PLAIN: "admin"})
+    assert named.principal_of(f"Bearer {SUPERVISOR}").name == "Sue Smith"
+    assert named.principal_of(f"Bearer {ANN}").name == "agent:ann"
+    unnamed = named.principal_of(f"Bearer {PLAIN}").name
+    assert unnamed.startswith("admin-") and len(unnamed) == len("admin-") + 8
+    assert PLAIN not in unnamed
 
 
 def test_a_bound_token_has_the_agent_role() -> None:

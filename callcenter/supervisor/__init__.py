@@ -1,0 +1,1 @@
+"""Supervisor controls: moving and re-prioritising waiting calls, the audit trail of actions."""
