@@ -37,8 +37,20 @@ def test_roles_parse(value: str, principal: Principal) -> None:
     assert parse_role(value) == principal
 
 
-@pytest.mark.parametrize("value", ["agent:", "agent: ", "boss", "Agent", "supervisor:", "supervisor: sue", "boss:sue",
-     "admin:" + "x" * 65, "supervisor:sue\n"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "agent:",
+        "agent: ",
+        "boss",
+        "Agent",
+        "supervisor:",
+        "supervisor: sue",
+        "boss:sue",
+        "admin:" + "x" * 65,
+        "supervisor:sue\n",
+    ],
+)
 def test_bad_roles_are_refused(value: str) -> None:
     with pytest.raises(ValueError):
         parse_role(value)
