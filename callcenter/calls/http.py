@@ -6,9 +6,9 @@ its last events not written yet) is read from its live record in Redis, so no ca
 disappears from the API between the two. Call records name callers, so reading them needs
 the supervisor role.
 
-Actions on one call
-(``/api/calls/{id}/<action>``, e.g. a supervisor's ``queue`` and ``priority``) are added by
-the features that own them with :meth:`CallsResource.add_action`; each sets its own roles.
+Actions on one call (``/api/calls/{id}/<action>``, e.g. a supervisor's ``queue`` and
+``priority``) are added by the features that own them with :meth:`CallsResource.add_action`;
+each sets its own roles.
 """
 
 from __future__ import annotations
