@@ -37,7 +37,7 @@ class QueueAttempt:
     queue: str
     entered_at: float
     left_at: float | None
-    result: str | None  # answered|abandoned|overflowed|left|transferred|failed; None: waiting
+    result: str | None  # answered|abandoned|overflowed|moved|left|transferred|failed|None
     agent: str | None
     wait_seconds: float | None
 
@@ -229,6 +229,14 @@ def _apply(s: _State, e: CallEvent) -> None:
         target = d.get("to_queue")
         if isinstance(target, str) and target:
             s.enter_queue(target, at)
+    elif kind == "call.moved":  # a supervisor moved the waiting caller (README, Supervisor)
+        s.close_attempt(at, "moved")
+        target = d.get("to_queue")
+        if isinstance(target, str) and target:
+            s.enter_queue(target, at)
+    elif kind == "call.priority_changed":
+        priority = d.get("to_priority")
+        s.priority = int(priority) if isinstance(priority, int) else s.priority
     elif kind == "call.left_queue":
         s.close_attempt(at, "left")
     elif kind == "call.offered":

@@ -124,12 +124,15 @@ def test_a_caller_moved_by_another_controller_reaches_the_agent_of_the_new_queue
 ) -> None:
     for name in ("a", "b"):
         (tmp_path / name).mkdir()
+    # One contact centre: one Redis, and one history database (the controllers share the
+    # history's consumer group, so each writes a share of the events into it).
+    shared = {**SETTINGS, "history": {"url": f"sqlite:///{tmp_path / 'history.sqlite3'}"}}
     with ExitStack() as stack:
         holder = stack.enter_context(
-            running_service(tmp_path / "a", redis_url=redis_server.url, settings=SETTINGS)
+            running_service(tmp_path / "a", redis_url=redis_server.url, settings=shared)
         )
         other = stack.enter_context(
-            running_service(tmp_path / "b", redis_url=redis_server.url, settings=SETTINGS)
+            running_service(tmp_path / "b", redis_url=redis_server.url, settings=shared)
         )
         sam = _agent_phone(
             holder,

@@ -238,3 +238,21 @@ def test_an_agent_state_event_belongs_to_the_call_it_names() -> None:
     assert history_call_id(event("c1", agent="ann", status="on-call", call="c1")) == "c1"
     assert history_call_id(event("", agent="ann", status="paused", call="")) == ""
     assert history_call_id(CallEvent("y", "call.ended", "c3", 1.0, {"call": "zz"})) == "c3"
+
+
+def test_a_supervisor_move_and_priority_change_follow_the_call() -> None:
+    s = Script().arrive()
+    queued(s, 101)
+    s.at(111, "call.priority_changed", queue="billing", from_priority=0, to_priority=7, by="Sue")
+    s.at(121, "call.moved", from_queue="billing", to_queue="sales", by="Sue", wait=20.0)
+    s.at(125, "call.offered", agent="sam", queue="sales")
+    s.at(126, "call.connected", agent="sam", wait=25.0)
+    s.at(140, "call.ended", outcome="completed", by="caller", node="billing", reason="BYE")
+    summary = s.summary()
+    assert (summary.queue, summary.priority, summary.agent) == ("sales", 7, "sam")
+    assert summary.queues == ("billing", "sales")
+    assert summary.wait_seconds == 25.0  # from the first queue: the move keeps the entry time
+    assert [(a.queue, a.result) for a in summary.attempts] == [
+        ("billing", "moved"),
+        ("sales", "answered"),
+    ]
