@@ -83,7 +83,7 @@ class _Missing(Resource):
         super().__init__()  # type: ignore[no-untyped-call]
 
     def render(self, request: Request) -> int:
-        write_json(request, 404, _error(NotFoundError("no such wallboard file")))
+        write_json(request, 404, _error(NotFoundError("nothing here")))
         return NOT_DONE_YET
 
 
@@ -110,6 +110,9 @@ class WallboardApi(Resource):
 
     def render(self, request: Request) -> int:
         return self._board.render(request)
+
+    def getChild(self, path: bytes, request: Request) -> Resource:  # noqa: N802 - twisted API
+        return _Missing()  # anything but session/events: a JSON 404 like the rest of /api
 
     async def _read(self, request: Request) -> Reply:
         self._access.principal(request)

@@ -103,5 +103,6 @@ async def test_the_page_is_public_static_and_self_contained(redis_server: RedisS
             code, body, headers = await board.request(f"/wallboard/{path}", token=None)
             assert code == 200 and headers["content-type"].startswith(kind) and body
             assert b"http://" not in body and b"https://" not in body  # no CDN, no fetches
-        code, body, _ = await board.request("/wallboard/nope.js", token=None)
-        assert code == 404
+        for path in ("/wallboard/nope.js", "/api/wallboard/nope"):
+            code, body, _ = await board.request(path, token=None)
+            assert (code, body["error_id"]) == (404, "not-found")
