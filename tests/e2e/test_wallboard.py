@@ -126,7 +126,7 @@ def test_a_waiting_call_shows_within_a_second_and_its_tile_turns_red(
             caller.wait(30)
 
 
-def test_the_page_reconnects_by_itself_after_a_restart(
+def test_the_page_reconnects_after_a_restart_and_says_when_it_is_not_live(
     tmp_path: Path, redis_server: RedisServer
 ) -> None:
     ports = (free_port(), free_port())
@@ -145,6 +145,13 @@ def test_the_page_reconnects_by_itself_after_a_restart(
             assert latency < 1.0, f"agent change shown after {latency:.3f} s"
             stats = driver.execute_script("return window.wallboard")
             assert stats["snapshots"] >= 2  # a whole fresh board after the restart
+
+            redis_server.stop()  # the service runs on, but its figures cannot be read
+            until(lambda: _mode(driver) == "stale", timeout=15)
+            status = driver.find_element("id", "status").text
+            assert status.startswith("NOT LIVE: live data unavailable — figures from"), status
+            redis_server.start_again()
+            until(lambda: _mode(driver) == "live", timeout=20)
 
 
 def test_three_hundred_agents_and_a_hundred_queues_render_and_update_fast(
