@@ -148,8 +148,8 @@ def test_the_page_reconnects_after_a_restart_and_says_when_it_is_not_live(
 
             redis_server.stop()  # the service runs on, but its figures cannot be read
             until(lambda: _mode(driver) == "stale", timeout=15)
-            status = driver.find_element("id", "status").text
-            assert status.startswith("NOT LIVE: live data unavailable — figures from"), status
+            badge = driver.find_element("id", "status").text
+            assert badge.startswith("NOT LIVE: live data unavailable — figures from"), badge
             redis_server.start_again()
             until(lambda: _mode(driver) == "live", timeout=20)
 
