@@ -47,6 +47,7 @@ from callcenter.kpi.http import kpis_endpoint
 from callcenter.live.access import WallboardAccess
 from callcenter.live.feed import LiveFeed
 from callcenter.live.http import WallboardApi, WallboardPage
+from callcenter.live.kpis import today_from
 from callcenter.live.snapshot import LiveReader
 from callcenter.media.moh import default_hold_music
 from callcenter.media.pool import PoolSettings, WorkerPool
@@ -439,7 +440,8 @@ class CallCenter:
         assert self.link is not None and self.routing_state is not None
         thresholds = {name: wallboard_thresholds(q) for name, q in self.config.queues.items()}
         reader = LiveReader(self.link, self.routing_state)
-        self.wallboard = LiveFeed(reader, self.link, thresholds, time.time)
+        kpis = None if self.kpis is None else today_from(self.kpis, time.time)
+        self.wallboard = LiveFeed(reader, self.link, thresholds, time.time, kpis=kpis)
         access = WallboardAccess(tokens, time.time)
         root.putChild(b"wallboard", WallboardPage())
         api = root.getStaticEntity(b"api")

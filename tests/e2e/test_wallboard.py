@@ -70,6 +70,16 @@ def _tile(driver: WebDriver, queue: str) -> dict[str, Any]:
     return found
 
 
+def _figure(driver: WebDriver, queue: str, name: str) -> str:
+    text: str = driver.execute_script(
+        'return document.querySelector(`[data-queue="${arguments[0]}"] .v.${arguments[1]}`)'
+        ".textContent",
+        queue,
+        name,
+    )
+    return text
+
+
 def _card(driver: WebDriver, agent: str) -> dict[str, Any]:
     found: dict[str, Any] = driver.execute_script(
         """const c = document.querySelector(`[data-agent="${arguments[0]}"]`);
@@ -124,6 +134,10 @@ def test_a_waiting_call_shows_within_a_second_and_its_tile_turns_red(
             screenshot(driver, "wallboard.png")
         finally:
             caller.wait(30)
+        # The caller gave up: today's figures (from the KPI book) count it on the tile.
+        until(lambda: _figure(driver, "billing", "abandoned") == "1", timeout=10)
+        assert _figure(driver, "billing", "answered") == "0"
+        assert _tile(driver, "billing")["waiting"] == "0"
 
 
 def test_the_page_reconnects_after_a_restart_and_says_when_it_is_not_live(

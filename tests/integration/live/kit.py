@@ -19,7 +19,7 @@ from twisted.web.server import Site
 from callcenter.domain.routing import Queue
 from callcenter.domain.wallboard import Thresholds
 from callcenter.live.access import WallboardAccess
-from callcenter.live.feed import LiveFeed
+from callcenter.live.feed import KpiSource, LiveFeed
 from callcenter.live.http import WallboardApi, WallboardPage
 from callcenter.live.snapshot import LiveReader
 from callcenter.store.link import RedisLink
@@ -109,11 +109,12 @@ async def wallboard(
     thresholds: Mapping[str, Thresholds] | None = None,
     heartbeat: float = 30.0,
     tokens: Mapping[str, str] = TOKENS,
+    kpis: KpiSource | None = None,
 ) -> AsyncIterator[Board]:
     """``/wallboard`` and ``/api/wallboard`` on a free port; the heartbeat is long by default,
     so a test sees that an event (not the safety-net poll) moved the board."""
     link, state = await open_state(server.url, queues)
-    feed = LiveFeed(LiveReader(link, state), link, thresholds or {}, heartbeat=heartbeat)
+    feed = LiveFeed(LiveReader(link, state), link, thresholds or {}, kpis=kpis, heartbeat=heartbeat)
     root, api = Resource(), Resource()
     root.putChild(b"api", api)
     root.putChild(b"wallboard", WallboardPage())
