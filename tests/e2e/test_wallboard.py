@@ -128,7 +128,9 @@ def test_a_waiting_call_shows_within_a_second_and_its_tile_turns_red(
             print(f"\nwaiting call shown {latency:.3f} s after it was queued")
             until(lambda: _tile(driver, "billing")["level"] == "red", timeout=15)
             red = _tile(driver, "billing")
-            assert 4.0 <= red["updated"] / 1000 - entered < 5.0, red["updated"] / 1000 - entered
+            turned = red["updated"] / 1000 - entered  # red from 4 s, not before; slack for load
+            assert 4.0 <= turned < 6.0, f"turned red {turned:.3f} s after the call was queued"
+            print(f"tile turned red {turned:.3f} s after the call was queued (threshold 4 s)")
             assert "longest 0:0" in red["text"] and "longest wait >= 4 s" in red["text"]
             assert _tile(driver, "support")["level"] == "ok"
             screenshot(driver, "wallboard.png")
