@@ -3,6 +3,9 @@
 - a caller waiting in ``billing`` (nobody there) is moved to ``sales`` by a supervisor, through
   the API of *another* ``serve`` process on the same Redis: the agent of ``sales`` is rung at
   once, answers, and the two hear each other;
+- from a move on, the new queue's announcements and maximum wait apply;
+- logging out an agent whose phone rings for a caller held by another controller stops the
+  phone, and the caller goes to the next agent;
 - a priority raise makes a later caller go first;
 - a skill edit makes an agent eligible at once, and survives a restart of the service.
 """
@@ -42,6 +45,13 @@ SETTINGS: dict[str, Any] = {
         "billing": {"ring_timeout_seconds": 8, "wrap_up_seconds": 1},
         "sales": {"ring_timeout_seconds": 8, "wrap_up_seconds": 1},
         "support": {"skills": {"tech": 2}, "ring_timeout_seconds": 8},
+        "vip": {  # nobody serves it: callers hear its announcements, then leave at max wait
+            "announce_position": True,
+            "announce_first_seconds": 1,
+            "announce_every_seconds": 30,
+            "max_wait_seconds": 4,
+            "overflow": {"message": "Sorry, nobody is free.", "hangup": True},
+        },
     },
     "agents": [
         _agent("ann", ["billing"], {"billing": 5}),
@@ -252,3 +262,88 @@ def test_a_skill_edit_makes_an_agent_eligible_at_once_and_survives_a_restart(
         assert body["edited"] == ["skills", "queues"]
         status, body = service.api("/api/agents/ann/edits", method="DELETE")
         assert (status, body["skills"], body["queues"]) == (200, {"billing": 5}, ["billing"])
+
+
+def test_after_a_move_the_new_queue_announces_and_ends_the_wait(
+    service: Service, redis_server: RedisServer
+) -> None:
+    caller = _caller(service, "1", duration=30.0)  # billing: no announcements, no max wait
+    (call_id,) = _waiting(service, "billing")
+    time.sleep(1.0)  # it has waited a while in billing: vip's clock starts at the move
+    status, body = service.api(f"/api/calls/{call_id}/queue", method="POST", body={"queue": "vip"})
+    assert status == 200, body
+    record = service.wait_call(call_id, lambda r: r["ended_at"] is not None, timeout=30)
+    assert (record["queue"], record["outcome"], record["ended_by"]) == (
+        "vip",
+        "completed",
+        "system",
+    )
+    caller.kill()
+    events = _events(redis_server.url, call_id)
+    kinds = [kind for kind, _ in events]
+    assert (
+        kinds.index("call.moved") < kinds.index("call.announced") < kinds.index("call.left_queue")
+    ), kinds
+    announced = next(d for k, d in events if k == "call.announced")
+    assert announced["queue"] == "vip" and "number 1" in announced["text"]
+    left = next(d for k, d in events if k == "call.left_queue")
+    assert (left["queue"], left["reason"]) == ("vip", "max-wait")
+    moved_at = _event_time(redis_server.url, call_id, "call.moved")
+    left_at = _event_time(redis_server.url, call_id, "call.left_queue")
+    assert 3.5 <= left_at - moved_at <= 12  # vip's 4 s, counted from the move
+
+
+def test_logging_out_an_agent_rung_from_another_controller_stops_the_phone(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+    shared = {**SETTINGS, "history": {"url": f"sqlite:///{tmp_path / 'history.sqlite3'}"}}
+    with ExitStack() as stack:
+        holder = stack.enter_context(
+            running_service(tmp_path / "a", redis_url=redis_server.url, settings=shared)
+        )
+        other = stack.enter_context(
+            running_service(tmp_path / "b", redis_url=redis_server.url, settings=shared)
+        )
+        sam = _agent_phone(holder, "sam", tmp_path, answer_after=None)  # lets it ring
+        _login(other, "sam")
+        caller = _caller(holder, "1", duration=25.0)
+        (call_id,) = _waiting(other, "billing")
+        status, body = other.api(
+            f"/api/calls/{call_id}/queue", SUPERVISOR_TOKEN, "POST", {"queue": "sales"}
+        )
+        assert status == 200, body
+
+        def sam_status() -> str:
+            status, body = other.api("/api/agents/sam")
+            assert status == 200, body
+            return str(body["status"])
+
+        _until(lambda: sam_status() == "reserved", what="sam's phone ringing")
+        status, body = other.api("/api/agents/sam/logout", SUPERVISOR_TOKEN, "POST", {})
+        assert (status, body["status"]) == (200, "offline"), body
+        rang = sam.wait_agent()
+        assert rang.incoming and not rang.answered
+        assert rang.status_code == 487  # withdrawn by the holder, on the other's word
+        assert rang.ringing_seconds < 7  # well before the 8 s ring timeout
+
+        # The caller is back in sales, at its head, for the next agent of the queue.
+        assert _waiting(other, "sales") == [call_id]
+        events = _events(redis_server.url, call_id)
+        assert [k for k, _ in events].count("call.offered") == 1
+        audit = [d["action"] for k, d in _events(redis_server.url, "") if k == "supervisor.action"]
+        assert audit == ["login", "logout"]  # the test's admin token logged sam in
+        caller.kill()
+
+
+def _event_time(url: str, call_id: str, kind: str) -> float:
+    client = redis.Redis.from_url(url, decode_responses=True)
+    try:
+        entries = client.xrange("cc:events") or []
+    finally:
+        client.close()
+    for _, fields in entries:
+        if fields and fields.get("call_id") == call_id and fields.get("type") == kind:
+            return float(str(fields["at"]))
+    raise AssertionError(f"no {kind} event for {call_id}")
