@@ -55,6 +55,9 @@ from callcenter.media.prompts import convert_wav, render_say
 from callcenter.monitor.admission import MonitorAdmission
 from callcenter.monitor.desk import AnsweredOffers, MonitorDesk, mode_codes
 from callcenter.monitor.sessions import MonitorSessions
+from callcenter.recording import files as recording_files
+from callcenter.recording.http import CallRecordingControl, RecordingsResource
+from callcenter.recording.service import RecordingService, audio_url
 from callcenter.roster import Roster, build_roster, check_flow_queues
 from callcenter.routing.agent_events import AgentStateJournal
 from callcenter.routing.handoff import CallNotice, OfferHandoff
@@ -117,6 +120,7 @@ class CallCenter:
         self.wallboard: LiveFeed | None = None
         self.handoff: OfferHandoff | None = None
         self.history: HistoryService | None = None
+        self.recordings: RecordingService | None = None
         self.events: EventLog | None = None
         self.tickets: TicketService | None = None
         self.monitors: MonitorSessions | None = None
@@ -293,8 +297,33 @@ class CallCenter:
             ivr_time=lambda: datetime.now(UTC),
             hold_music=hold_music,
         )
+        self._start_recordings()
         await self.pool.start()
         return records
+
+    def _start_recordings(self) -> None:
+        config = self.config
+        assert self.pool is not None and self.events is not None
+        directory = config.recording.directory
+        pool = self.reactor.getThreadPool()
+
+        def save(finished: recording_files.Finished) -> Deferred[dict[str, Any]]:
+            url = audio_url(finished.call_id)
+            return deferToThreadPool(
+                self.reactor, pool, recording_files.save, directory, finished, url
+            )
+
+        self.recordings = RecordingService(
+            directory,
+            config.recording.spool_dir,
+            {name: queue.recording for name, queue in config.queues.items()},
+            self.pool,
+            self.events,
+            save,
+            time.time,
+            codes=(config.recording.pause_code, config.recording.resume_code),
+        )
+        self.recordings.start()
 
     async def _start_routing_and_agents(self) -> tuple[RedisBindingStore, dict[str, str]]:
         config = self.config
@@ -333,6 +362,12 @@ class CallCenter:
             divert=self.calls.divert,
         )
         self.routing.waiting = self.waiting
+        if self.recordings is not None:
+            recordings = self.recordings
+            self.routing.on_connected = lambda offer, caller: recordings.conversation_started(
+                offer.call_id, offer.leg, caller, offer.agent_id, offer.queue
+            )
+            self.routing.on_agent_digit = recordings.agent_digit
         self.calls.on_queued = self.routing.call_queued
         self.calls.on_call_ended = self.routing.call_ended
         self.agents = AgentsService(
@@ -463,8 +498,9 @@ class CallCenter:
         api = Resource()
         root.putChild(b"api", api)
         root.putChild(b"healthz", JsonEndpoint(auth, {b"GET": (None, self._health)}))
-        assert self.calls is not None and self.link is not None
+        assert self.calls is not None and self.link is not None and self.recordings is not None
         assert self.routing_state is not None and self.routing is not None
+        recordings = self.recordings
         assert self.tickets is not None and self.events is not None and self.roster is not None
         audit = AuditTrail(self.events)  # supervisor.action events
         calls = CallsResource(auth, records, self.history)
@@ -477,6 +513,7 @@ class CallCenter:
             time.time,
         )
         add_call_actions(calls, auth, desk, self.roster.vocabulary)
+        calls.add_action(b"recording", lambda call: CallRecordingControl(auth, recordings, call))
         tickets, events = self.tickets, self.events
         disposition = DispositionDesk(
             auth,
@@ -500,6 +537,9 @@ class CallCenter:
                 known_agents.__contains__,
             ),
         )
+        in_thread = self._in_thread
+        store = recording_files.RecordingStore(self.config.recording.directory)
+        api.putChild(b"recordings", RecordingsResource(auth, store, in_thread))
         assert self.agents is not None
         api.putChild(b"agents", AgentsResource(auth, self.agents, audit))
         api.putChild(b"routing", RoutingResource(auth, self.routing_state, time.time, records))
@@ -513,10 +553,15 @@ class CallCenter:
         )
         return root
 
+    def _in_thread(self, f: Any, *args: Any) -> Deferred[Any]:
+        return deferToThreadPool(self.reactor, self.reactor.getThreadPool(), f, *args)
+
     def _media_event(self, event: dict[str, Any]) -> None:
         if self.monitors is not None and self.monitors.on_media_event(event):
             return  # a supervisor's call (monitored conversations' ends are watched too)
-        if self.routing is not None and self.routing.handles(event):
+        if self.recordings is not None and self.recordings.handles(event):
+            self.recordings.on_event(event)
+        elif self.routing is not None and self.routing.handles(event):
             self.routing.on_leg_event(event)  # an agent's leg
         elif self.calls is not None:
             self.calls.on_media_event(event)
@@ -532,6 +577,8 @@ class CallCenter:
     def _calls_lost(self, call_ids: list[str]) -> None:
         if self.monitors is not None:
             self.monitors.calls_lost(call_ids)
+        if self.recordings is not None:
+            self.recordings.calls_lost(call_ids)
         if self.routing is not None:
             self.routing.calls_lost(call_ids)
         if self.calls is not None:
@@ -566,8 +613,10 @@ class CallCenter:
         assert self.calls is not None
         pool = self.pool.stats()
         redis_ok = self.link.healthy
+        recordings_ok = self.recordings is None or self.recordings.healthy
+        healthy = redis_ok and recordings_ok and not self.calls.stopping
         body = {
-            "status": "ok" if redis_ok and not self.calls.stopping else "degraded",
+            "status": "ok" if healthy else "degraded",
             "uptime_seconds": round(time.time() - self.started_at, 1),
             "redis": {
                 "healthy": redis_ok,
@@ -580,6 +629,7 @@ class CallCenter:
             "registrar": dataclasses.asdict(self.registrar.stats) if self.registrar else None,
             "calls": {"active": len(self.calls.sessions), "rejected": self.calls.rejected},
             "flows": {"prompt_problems": self.flow_problems},
+            "recordings": self.recordings.health() if self.recordings else None,
         }
         return (200 if body["status"] == "ok" else 503), body
 

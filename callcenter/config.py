@@ -20,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from callcenter.domain.recording import policy_share
 from callcenter.domain.wallboard import Thresholds
 from callcenter.web.auth import parse_role
 
@@ -131,6 +132,7 @@ class QueueConfig:
     leave_when_empty: bool = False  # true: the last agent logs out, waiting callers overflow
     ticket_priority: str = "normal"  # low, normal, high, urgent: tickets from this queue
     wallboard: WallboardConfig = field(default_factory=WallboardConfig)
+    recording: str = "always"  # bridged conversations recorded: always, never or "NN%"
 
 
 @dataclass
@@ -204,6 +206,22 @@ class TicketsConfig:
 
 
 @dataclass
+class RecordingConfig:
+    """Where recordings go and the keys an agent presses to pause them (see "Recording")."""
+
+    directory: Path = Path("recordings")  # recordings/YYYY/MM/DD/<call-id>.wav + .json
+    spool: Path | None = (
+        None  # the workers' mono tracks while recording; default <directory>/.spool
+    )
+    pause_code: str = "*1"  # pressed by the agent during the conversation (card numbers)
+    resume_code: str = "*2"
+
+    @property
+    def spool_dir(self) -> Path:
+        return self.spool if self.spool is not None else self.directory / ".spool"
+
+
+@dataclass
 class RecordsConfig:
     keep: int = 10000  # how many recent call records Redis keeps for GET /api/calls
 
@@ -261,6 +279,7 @@ class Config:
     tickets: TicketsConfig = field(default_factory=TicketsConfig)
     kpi: KpiConfig = field(default_factory=KpiConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    recording: RecordingConfig = field(default_factory=RecordingConfig)
 
     @property
     def prompt_cache(self) -> Path:
@@ -431,8 +450,13 @@ def _validate(config: Config) -> None:
             wallboard_thresholds(queue)
         except ValueError as exc:
             raise ConfigError(f"queues.{name}.wallboard: {exc}") from None
+        try:
+            policy_share(queue.recording)
+        except ValueError as exc:
+            raise ConfigError(f"queues.{name}.recording: {exc}") from None
         _validate_kpi_targets(name, queue)
     _validate_tickets(config.tickets)
+    _validate_recording(config.recording)
     if config.kpi.service_level_formula not in SERVICE_LEVEL_FORMULAS:
         raise ConfigError(
             f"kpi.service_level_formula: {config.kpi.service_level_formula!r} is not one of "
@@ -511,6 +535,17 @@ def _validate_kpi_targets(name: str, queue: QueueConfig) -> None:
         raise ConfigError(f"{where}.service_level_target: must be between 0 and 1 (0.8 = 80 %)")
     if queue.short_abandon_seconds < 0:
         raise ConfigError(f"{where}.short_abandon_seconds: cannot be negative")
+
+
+def _validate_recording(recording: RecordingConfig) -> None:
+    codes = {"recording.pause_code": recording.pause_code,
+             "recording.resume_code": recording.resume_code}  # fmt: skip
+    for key, code in codes.items():
+        if not code or len(code) > 8 or any(c not in "0123456789*#" for c in code):
+            raise ConfigError(f"{key}: 1-8 keys of 0-9, * and #")
+    pause, resume = recording.pause_code, recording.resume_code
+    if pause.endswith(resume) or resume.endswith(pause):
+        raise ConfigError("recording.pause_code and recording.resume_code: one ends the other")
 
 
 def _validate_waiting(name: str, queue: QueueConfig, queues: Mapping[str, QueueConfig]) -> None:

@@ -230,6 +230,55 @@ def _check_tap(tap: str, ctx: str) -> None:
 
 
 @dataclass(frozen=True)
+class Record:
+    """Record a bridged pair, each party on its own: ``left_file`` gets what the ``left`` call
+    says (the caller), ``right_file`` what the ``right`` call says (the agent). Both recorders
+    start in the same step of the media clock, so the two mono files stay aligned and can be
+    interleaved into one stereo file. ``call`` names the recording (the caller's call id) in
+    ``record_started``/``recorded``. The recording stops by itself when either call ends."""
+
+    name: ClassVar[str] = "record"
+    call: str
+    left: str
+    right: str
+    left_file: str
+    right_file: str
+
+    def __post_init__(self) -> None:
+        if self.left == self.right:
+            raise ProtocolError("record: 'left' and 'right' must differ")
+        for path in (self.left_file, self.right_file):
+            if not path.startswith("/"):
+                raise ProtocolError("record: files must be absolute paths")
+        if self.left_file == self.right_file:
+            raise ProtocolError("record: 'left_file' and 'right_file' must differ")
+
+
+@dataclass(frozen=True)
+class PauseRecord:
+    """Mute a recording: both files keep running with silence (its length is kept)."""
+
+    name: ClassVar[str] = "pause_record"
+    call: str
+
+
+@dataclass(frozen=True)
+class ResumeRecord:
+    """Unmute a paused recording."""
+
+    name: ClassVar[str] = "resume_record"
+    call: str
+
+
+@dataclass(frozen=True)
+class StopRecord:
+    """Stop a recording now (``recorded`` follows); a recording already over is no error."""
+
+    name: ClassVar[str] = "stop_record"
+    call: str
+
+
+@dataclass(frozen=True)
 class StatsRequest:
     """Ask for a ``stats`` event."""
 
@@ -257,6 +306,10 @@ Command = (
     | TapOpen
     | TapSet
     | TapClose
+    | Record
+    | PauseRecord
+    | ResumeRecord
+    | StopRecord
     | StatsRequest
     | Shutdown
 )
@@ -374,6 +427,26 @@ class LegHold:
 
 
 @dataclass(frozen=True)
+class RecordStarted:
+    """Both recorders of ``record`` run."""
+
+    name: ClassVar[str] = "record_started"
+    call: str
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """A recording is over and its two mono files are closed (WAV headers written).
+    ``seconds``: how long the recorders ran, to tell a file cut short (disk full)."""
+
+    name: ClassVar[str] = "recorded"
+    call: str
+    left_file: str
+    right_file: str
+    seconds: float
+
+
+@dataclass(frozen=True)
 class Error:
     name: ClassVar[str] = "error"
     call: str | None
@@ -416,6 +489,8 @@ Event = (
     | LegAnswered
     | LegFailed
     | LegHold
+    | RecordStarted
+    | Recorded
     | Error
     | TapClosed
     | Stats
@@ -520,7 +595,18 @@ def to_dict(message: Command | Event) -> dict[str, Any]:
             )
         elif isinstance(message, TapClose):
             out["tap"] = message.tap
-        elif isinstance(message, Ring | Answer | StopPlay | CancelDial):
+        elif isinstance(message, Record):
+            out.update(
+                call=message.call,
+                left=message.left,
+                right=message.right,
+                left_file=message.left_file,
+                right_file=message.right_file,
+            )
+        elif isinstance(
+            message,
+            Ring | Answer | StopPlay | CancelDial | PauseRecord | ResumeRecord | StopRecord,
+        ):
             out["call"] = message.call
         return out
     ev: dict[str, Any] = {"ev": message.name}
@@ -541,12 +627,14 @@ def to_dict(message: Command | Event) -> dict[str, Any]:
             ev.update(call=call, target=target, status=status)
         case TransferFailed(call=call, target=target, code=code, reason=reason):
             ev.update(call=call, target=target, code=code, reason=reason)
-        case LegRinging(call=call) | LegAnswered(call=call):
+        case LegRinging(call=call) | LegAnswered(call=call) | RecordStarted(call=call):
             ev["call"] = call
         case LegFailed(call=call, code=code, reason=reason):
             ev.update(call=call, code=code, reason=reason)
         case LegHold(call=call, held=held):
             ev.update(call=call, held=held)
+        case Recorded(call=call, left_file=left_file, right_file=right_file, seconds=seconds):
+            ev.update(call=call, left_file=left_file, right_file=right_file, seconds=seconds)
         case Error(call=call, cmd=cmd, message=text):
             ev.update(call=call, cmd=cmd, message=text)
         case TapClosed():
@@ -693,6 +781,16 @@ _COMMAND_DECODERS: dict[str, Callable[[Mapping[str, Any]], Command]] = {
         talk_to=_calls(o, "talk_to", "tap_set"),
     ),
     "tap_close": lambda o: TapClose(tap=_str(o, "tap", "tap_close")),
+    "record": lambda o: Record(
+        call=_str(o, "call", "record"),
+        left=_str(o, "left", "record"),
+        right=_str(o, "right", "record"),
+        left_file=_str(o, "left_file", "record"),
+        right_file=_str(o, "right_file", "record"),
+    ),
+    "pause_record": lambda o: PauseRecord(call=_str(o, "call", "pause_record")),
+    "resume_record": lambda o: ResumeRecord(call=_str(o, "call", "resume_record")),
+    "stop_record": lambda o: StopRecord(call=_str(o, "call", "stop_record")),
     "stats": lambda o: StatsRequest(),
     "shutdown": lambda o: Shutdown(),
 }
@@ -790,6 +888,18 @@ def _decode_leg_hold(o: Mapping[str, Any]) -> LegHold:
     return LegHold(call=_str(o, "call", "leg_hold"), held=held)
 
 
+def _decode_recorded(o: Mapping[str, Any]) -> Recorded:
+    seconds = o.get("seconds")
+    if not isinstance(seconds, int | float) or isinstance(seconds, bool) or seconds < 0:
+        raise ProtocolError("recorded: 'seconds' must be a non-negative number")
+    return Recorded(
+        call=_str(o, "call", "recorded"),
+        left_file=_str(o, "left_file", "recorded"),
+        right_file=_str(o, "right_file", "recorded"),
+        seconds=float(seconds),
+    )
+
+
 _EVENT_DECODERS: dict[str, Callable[[Mapping[str, Any]], Event]] = {
     "ready": lambda o: Ready(
         sip_port=_int(o, "sip_port", "ready"),
@@ -813,6 +923,8 @@ _EVENT_DECODERS: dict[str, Callable[[Mapping[str, Any]], Event]] = {
     "leg_answered": lambda o: LegAnswered(call=_str(o, "call", "leg_answered")),
     "leg_failed": _decode_leg_failed,
     "leg_hold": _decode_leg_hold,
+    "record_started": lambda o: RecordStarted(call=_str(o, "call", "record_started")),
+    "recorded": _decode_recorded,
     "error": lambda o: Error(
         call=_opt_str(o, "call", "error"),
         cmd=_opt_str(o, "cmd", "error"),

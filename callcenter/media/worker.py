@@ -82,6 +82,27 @@ class Tap:
     talk_to: tuple[str, ...]
 
 
+# pjsua2 holds at most 32 recorders per process; a conversation takes two.
+MAX_RECORDERS = 32
+
+
+@dataclass
+class Recording:
+    """One conversation being recorded: a mono recorder per party, fed by the bridge.
+
+    A pause mutes what the recorders receive (``adjustRxLevel(0)``) instead of disconnecting
+    them: measured here, a recorder with no source writes no frames at all, so a
+    disconnected pause would shorten the file; a muted one keeps its length as silence."""
+
+    left: str  # the caller's call id
+    right: str  # the agent leg's id
+    left_file: str
+    right_file: str
+    recorders: list[pj.AudioMediaRecorder]
+    started: float  # monotonic
+    paused: bool = False
+
+
 class Worker:
     """Maps commands to pjsua2 calls and pjsua2 callbacks to events."""
 
@@ -112,6 +133,7 @@ class Worker:
         self._stopping = False
         self.tap_hub = TapHub()
         self.taps: dict[str, Tap] = {}
+        self.recordings: dict[str, Recording] = {}  # by the recording's name (caller's call id)
         self._commands: dict[type[Any], Callable[[Any], None]] = {
             protocol.Ring: self._ring,
             protocol.Answer: self._answer,
@@ -126,6 +148,10 @@ class Worker:
             protocol.TapOpen: self._tap_open,
             protocol.TapSet: self._tap_set,
             protocol.TapClose: self._tap_close,
+            protocol.Record: self._record,
+            protocol.PauseRecord: self._pause_record,
+            protocol.ResumeRecord: self._resume_record,
+            protocol.StopRecord: self._stop_record,
             protocol.StatsRequest: self._stats,
             protocol.Shutdown: self._shutdown,
         }
@@ -190,6 +216,8 @@ class Worker:
             self.ep.libHandleEvents(50)
             self._drain()
         self._drain()
+        for name in list(self.recordings):  # closes the files before the library goes
+            self._finish_recording(name)
         for leg in self.legs.values():
             leg.playback = None
         for tap_id in list(self.taps):
@@ -405,6 +433,71 @@ class Worker:
         leg = self.legs.get(call_id)
         return None if leg is None or leg.ended else leg.audio
 
+    def _record(self, cmd: protocol.Record) -> None:
+        if cmd.call in self.recordings:
+            raise CommandError(f"recording {cmd.call!r} is already running")
+        legs = (self._leg(cmd.left), self._leg(cmd.right))
+        for name, leg in zip((cmd.left, cmd.right), legs, strict=True):
+            if leg.audio is None:
+                raise CommandError(f"call {name!r} has no active audio")
+        if 2 * (len(self.recordings) + 1) > MAX_RECORDERS:
+            raise CommandError(f"no recorder left ({MAX_RECORDERS} per worker)")
+        recorders: list[pj.AudioMediaRecorder] = []
+        for path in (cmd.left_file, cmd.right_file):
+            recorder = pj.AudioMediaRecorder()
+            try:
+                recorder.createRecorder(path)
+            except Exception as exc:
+                recorders.clear()
+                raise CommandError(f"cannot record to {path}: {describe_error(exc)}") from None
+            recorders.append(recorder)
+        # Back to back, in one step of this thread: the two files start within a frame.
+        for leg, recorder in zip(legs, recorders, strict=True):
+            assert leg.audio is not None
+            leg.audio.startTransmit(recorder)
+        self.recordings[cmd.call] = Recording(
+            cmd.left, cmd.right, cmd.left_file, cmd.right_file, recorders, time.monotonic()
+        )
+        log.info("recording %s (%s | %s)", cmd.call, cmd.left, cmd.right)
+        self.events.send(protocol.RecordStarted(call=cmd.call))
+
+    def _recording(self, name: str) -> Recording:
+        recording = self.recordings.get(name)
+        if recording is None:
+            raise CommandError(f"no recording {name!r}")
+        return recording
+
+    def _pause_record(self, cmd: protocol.PauseRecord) -> None:
+        recording = self._recording(cmd.call)
+        for recorder in recording.recorders:
+            recorder.adjustRxLevel(0.0)
+        recording.paused = True
+
+    def _resume_record(self, cmd: protocol.ResumeRecord) -> None:
+        recording = self._recording(cmd.call)
+        for recorder in recording.recorders:
+            recorder.adjustRxLevel(1.0)
+        recording.paused = False
+
+    def _stop_record(self, cmd: protocol.StopRecord) -> None:
+        if cmd.call in self.recordings:
+            self._finish_recording(cmd.call)
+
+    def _finish_recording(self, name: str) -> None:
+        """Close both files (destroying a recorder writes its WAV header), then report."""
+        recording = self.recordings.pop(name)
+        seconds = time.monotonic() - recording.started
+        recording.recorders.clear()
+        log.info("recording %s over after %.1f s", name, seconds)
+        self.events.send(
+            protocol.Recorded(
+                call=name,
+                left_file=recording.left_file,
+                right_file=recording.right_file,
+                seconds=round(seconds, 3),
+            )
+        )
+
     def _stats(self, cmd: protocol.StatsRequest) -> None:
         live = [leg for leg in self.legs.values() if not leg.ended]
         self.events.send(
@@ -413,6 +506,7 @@ class Worker:
                 extra={
                     "answered": sum(1 for leg in live if leg.answered),
                     "players": sum(1 for leg in live if leg.playback is not None),
+                    "recordings": len(self.recordings),
                     "max_calls": self.settings.max_calls,
                     "pid": os.getpid(),
                     "sip_port": self.sip_port,
@@ -503,6 +597,9 @@ class Worker:
                 log.info("hangup of %s: %s", name, describe_error(exc))
 
     def _forget(self, call_id: str, leg: Leg) -> None:
+        for name, recording in list(self.recordings.items()):
+            if call_id in (recording.left, recording.right):
+                self._finish_recording(name)
         leg.playback = None
         leg.audio = None
         if self.legs.get(call_id) is leg:
@@ -525,6 +622,7 @@ class Worker:
                     self._connect(leg, partner)
                 if self.taps:
                     self._rewire_taps(call.sip_call_id)
+                self._reconnect_recorders(call.sip_call_id, leg.audio)
                 if leg.outbound:
                     return  # early media is not an answer: leg_answered comes with CONFIRMED
                 if not leg.answered:
@@ -545,6 +643,14 @@ class Worker:
         if held != leg.held:
             leg.held = held
             self.events.send(protocol.LegHold(call=call_id, held=held))
+
+    def _reconnect_recorders(self, call_id: str, audio: pj.AudioMedia) -> None:
+        """New media under a recording (re-INVITE): feed its recorder from the new port."""
+        for recording in self.recordings.values():
+            if call_id == recording.left:
+                audio.startTransmit(recording.recorders[0])
+            elif call_id == recording.right:
+                audio.startTransmit(recording.recorders[1])
 
     def dtmf_digit(self, call: MediaCall, digit: str, method: int) -> None:
         # May run on a pjsua2 media thread: only write an event, touch nothing else. pjsua2

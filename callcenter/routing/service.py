@@ -105,6 +105,10 @@ class RoutingService:
         self.matches = 0
         self.failed_offers = 0
         self.waiting: WaitingRoom | None = None  # announcements, max wait, empty queues
+        # Recording's hooks: caller and agent bridged (offer, caller's number); a key the
+        # agent pressed during the conversation (call id, agent id, digit).
+        self.on_connected: Callable[[Offer, str], None] | None = None
+        self.on_agent_digit: Callable[[str, str, str], None] | None = None
 
     def start(self) -> None:
         """Agents and queues are in Redis already (``AgentsService.start``)."""
@@ -174,6 +178,8 @@ class RoutingService:
             session = self._sessions.get(offer.call_id)
             if session is not None:
                 session.agent_hold(offer.agent_id, bool(event.get("held")))
+        elif kind == "dtmf" and offer.answered and self.on_agent_digit is not None:
+            self.on_agent_digit(offer.call_id, offer.agent_id, str(event.get("digit", "")))
 
     # --- agents ------------------------------------------------------------------------------
 
@@ -335,6 +341,8 @@ class RoutingService:
         except LookupError:
             return
         session.agent_connected(offer.agent_id)
+        if self.on_connected is not None:
+            self.on_connected(offer, session.record.caller)
         self._spawn(self._apply(offer.agent_id, Answer(offer.call_id)))
 
     def _failed(self, offer: Offer, code: int, reason: str) -> None:

@@ -168,6 +168,7 @@ def agent_main(args: argparse.Namespace) -> int:
             }
         )
         started = time.monotonic()
+        pending = sorted(args.dtmf)  # (seconds after our answer, digits, method)
         while not state["ended"]:
             ep.libHandleEvents(10)
             now = time.monotonic()
@@ -193,6 +194,16 @@ def agent_main(args: argparse.Namespace) -> int:
                     state["local_hangup"] = True
                     call.hangup(pj.CallOpParam())
                 continue
+            while pending and now - answered_at >= pending[0][0]:
+                _, digits, method = pending.pop(0)
+                dtmf = pj.CallSendDtmfParam()
+                dtmf.digits = digits
+                dtmf.method = (
+                    pj.PJSUA_DTMF_METHOD_SIP_INFO
+                    if method == "info"
+                    else pj.PJSUA_DTMF_METHOD_RFC2833
+                )
+                call.sendDtmf(dtmf)
             if now - answered_at >= args.duration and not state["local_hangup"]:
                 state["local_hangup"] = True
                 call.hangup(pj.CallOpParam())

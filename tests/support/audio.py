@@ -125,3 +125,57 @@ def tone_seconds(
         if goertzel_power(chunk, rate, hz) / (window * energy) >= share:
             heard += 1
     return heard * window_seconds
+
+
+def read_stereo(path: Path | str) -> tuple[list[int], list[int], int]:
+    """Left and right 16-bit samples of a stereo WAV, and its sample rate."""
+    with wave.open(str(path), "rb") as wav:
+        if wav.getsampwidth() != 2 or wav.getnchannels() != 2:
+            raise ValueError(f"{path}: expected 16-bit stereo")
+        rate = wav.getframerate()
+        data = wav.readframes(wav.getnframes())
+    samples = list(struct.unpack(f"<{len(data) // 2}h", data))
+    return samples[0::2], samples[1::2], rate
+
+
+def write_mono(path: Path, samples: list[int], rate: int = 8000) -> Path:
+    with wave.open(str(path), "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(rate)
+        wav.writeframes(struct.pack(f"<{len(samples)}h", *samples))
+    return path
+
+
+def tone_after(path: Path, hz: float, silence: float, seconds: float) -> Path:
+    """``silence`` seconds of silence, then a ``hz`` sine for ``seconds`` (8 kHz mono)."""
+    rate = 8000
+    quiet = [0] * int(rate * silence)
+    sine = [int(9000 * math.sin(2 * math.pi * hz * n / rate)) for n in range(int(rate * seconds))]
+    return write_mono(path, quiet + sine, rate)
+
+
+def silent_stretches(
+    samples: list[int], rate: int, min_seconds: float, silence_rms: float = SILENCE_RMS
+) -> list[tuple[float, float]]:
+    """(start, end) in seconds of every run of 20 ms frames quieter than ``silence_rms``
+    lasting at least ``min_seconds``."""
+    frame = max(1, int(rate * FRAME_SECONDS))
+    runs: list[tuple[float, float]] = []
+    start: int | None = None
+    count = (len(samples) + frame - 1) // frame
+    for index in range(count + 1):
+        chunk = samples[index * frame : (index + 1) * frame]
+        quiet = bool(chunk) and math.sqrt(sum(s * s for s in chunk) / len(chunk)) <= silence_rms
+        if quiet and start is None:
+            start = index
+        elif not quiet and start is not None:
+            if (index - start) * frame / rate >= min_seconds:
+                runs.append((start * frame / rate, index * frame / rate))
+            start = None
+    return runs
+
+
+def tone_power_ratio(samples: list[int], rate: int, hz: float, other: float) -> float:
+    """How much stronger ``hz`` is than ``other`` in ``samples`` (cross-talk check)."""
+    return goertzel_power(samples, rate, hz) / max(goertzel_power(samples, rate, other), 1.0)

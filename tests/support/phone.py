@@ -216,6 +216,7 @@ def start_agent_phone(
     register: str | None = None,
     username: str = "agent1",
     password: str = "",
+    dtmf: Sequence[DtmfStep] = (),
 ) -> RunningPhone:
     """Start an agent softphone on ``127.0.0.1:port``; call ``wait_ready`` before dialling it.
 
@@ -236,6 +237,8 @@ def start_agent_phone(
         args += ["--record", str(record_to)]
     if register is not None:
         args += ["--register", register, "--username", username, "--password", password]
+    for at, digits, method in dtmf:
+        args += ["--dtmf", f"{at}:{digits}:{method}"]
     return RunningPhone(args, timeout=wait + duration + 30.0)
 
 

@@ -1,0 +1,299 @@
+"""Recording in the running service: start, pause, resume, save, and the alarm.
+
+When routing bridges a caller with an agent, the queue's policy decides (``always``,
+``never``, ``"NN%"``); a recorded conversation gets a ``record`` command: the worker records
+each party into the spool directory and reports ``recorded`` when the conversation ends. The
+stereo file and its sidecar are then made in the reactor's thread pool
+(:func:`callcenter.recording.files.save`).
+
+A recording that cannot be made (recorder refused, disk full, directory not writable, worker
+crash) is never a silent gap: it is an alarm, all at once a ``recording.failed`` event, an
+ERROR log line, the ``callcenter_recording_failures_total`` counter and the ``recordings`` part
+of ``/healthz`` turning degraded (until a recording is saved again). The call carries on.
+
+-*- test-case-name: tests.e2e.test_recording -*-
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from prometheus_client import Counter
+from twisted.internet.defer import Deferred
+from twisted.python.failure import Failure
+
+from callcenter.domain.recording import Pauses, file_stem, relative_path, should_record
+from callcenter.media import protocol as media
+from callcenter.recording.files import Finished, RecordingError, check_writable
+
+log = logging.getLogger(__name__)
+
+FAILURES = Counter(
+    "callcenter_recording_failures_total",
+    "Recordings that could not be made or saved (each one also a recording.failed event)",
+)
+SAVED = Counter("callcenter_recordings_saved_total", "Recordings saved with their sidecar")
+
+RECORD_COMMANDS = frozenset({"record", "pause_record", "resume_record", "stop_record"})
+
+
+class MediaPool(Protocol):
+    def send(self, call_id: str, command: media.Command) -> None: ...
+
+
+class EventSink(Protocol):
+    def append(self, event_type: str, call_id: str, **data: Any) -> None: ...
+
+
+class RecordingStateError(Exception):
+    """A pause or resume that cannot apply; ``error_id`` and ``status`` for the API."""
+
+    def __init__(self, error_id: str, status: int, message: str) -> None:
+        super().__init__(message)
+        self.error_id = error_id
+        self.status = status
+
+
+def audio_url(call_id: str) -> str:
+    return f"/api/recordings/{call_id}/audio"
+
+
+@dataclass
+class Active:
+    """A conversation being recorded."""
+
+    call_id: str
+    leg: str
+    caller: str
+    agent: str
+    queue: str
+    left_file: Path
+    right_file: Path
+    requested_at: float
+    started_at: float | None = None  # record_started
+    pauses: Pauses = field(default_factory=Pauses)
+
+
+Saver = Callable[[Finished], "Deferred[dict[str, Any]]"]
+
+
+class RecordingService:
+    def __init__(
+        self,
+        directory: Path,
+        spool: Path,
+        policies: Mapping[str, str],
+        pool: MediaPool,
+        events: EventSink,
+        saver: Saver,
+        wall_time: Callable[[], float] = time.time,
+        codes: tuple[str, str] = ("*1", "*2"),
+        rng: random.Random | None = None,
+    ) -> None:
+        self.directory = directory
+        self.spool = spool
+        self._policies = policies  # queue → always | never | NN%
+        self._pool = pool
+        self._events = events
+        self._save = saver
+        self._now = wall_time
+        self._pause_code, self._resume_code = codes
+        self._rng = rng or random.Random()
+        self.active: dict[str, Active] = {}
+        self._digits: dict[str, str] = {}  # recent agent digits per call (feature codes)
+        self.saved = 0
+        self.failures = 0
+        self.last_failure: dict[str, Any] | None = None
+        self.healthy = True
+
+    def start(self) -> None:
+        """Check the directories at once: an unwritable one alarms before the first call."""
+        try:
+            check_writable(self.directory, self.spool)
+        except RecordingError as exc:
+            self._alarm("", str(exc))
+
+    # --- from routing ------------------------------------------------------------------
+
+    def conversation_started(
+        self, call_id: str, leg: str, caller: str, agent: str, queue: str
+    ) -> None:
+        """Caller and agent are bridged: record them if the queue's policy says so."""
+        policy = self._policies.get(queue, "always")
+        if not should_record(policy, self._rng.random()):
+            log.info("call %s: not recorded (queue %s: %s)", call_id, queue, policy)
+            return
+        stem = file_stem(call_id)
+        active = Active(
+            call_id=call_id,
+            leg=leg,
+            caller=caller,
+            agent=agent,
+            queue=queue,
+            left_file=(self.spool / f"{stem}.caller.wav").absolute(),
+            right_file=(self.spool / f"{stem}.agent.wav").absolute(),
+            requested_at=self._now(),
+        )
+        self.active[call_id] = active
+        try:
+            self._pool.send(
+                call_id,
+                media.Record(call_id, call_id, leg, str(active.left_file), str(active.right_file)),
+            )
+        except LookupError:
+            self._fail(call_id, "the call left its media worker before recording started")
+
+    def agent_digit(self, call_id: str, agent: str, digit: str) -> None:
+        """A key the agent pressed during the conversation: the pause/resume codes."""
+        if call_id not in self.active:
+            return
+        longest = max(len(self._pause_code), len(self._resume_code))
+        typed = (self._digits.get(call_id, "") + digit)[-longest:]
+        self._digits[call_id] = typed
+        try:
+            if typed.endswith(self._pause_code):
+                self._digits.pop(call_id, None)
+                self.pause(call_id, agent, via="dtmf")
+            elif typed.endswith(self._resume_code):
+                self._digits.pop(call_id, None)
+                self.resume(call_id, agent, via="dtmf")
+        except RecordingStateError as exc:
+            log.info("call %s: agent %s pressed %s: %s", call_id, agent, typed, exc)
+
+    def calls_lost(self, call_ids: list[str]) -> None:
+        for call_id in call_ids:
+            if call_id in self.active:
+                self._fail(call_id, "media worker crashed")
+
+    # --- pause and resume (API and feature code) ------------------------------------------
+
+    def recording_of(self, call_id: str) -> Active:
+        active = self.active.get(call_id)
+        if active is None:
+            raise RecordingStateError(
+                "recording-not-found", 404, f"call {call_id!r} is not being recorded"
+            )
+        return active
+
+    def pause(self, call_id: str, by: str, via: str = "api") -> Active:
+        active = self.recording_of(call_id)
+        if not active.pauses.pause(by, self._now()):
+            raise RecordingStateError("recording-paused", 409, "the recording is already paused")
+        self._send(call_id, media.PauseRecord(call_id))
+        self._events.append("recording.paused", call_id, by=by, via=via)
+        log.info("call %s: recording paused by %s (%s)", call_id, by, via)
+        return active
+
+    def resume(self, call_id: str, by: str, via: str = "api") -> Active:
+        active = self.recording_of(call_id)
+        paused_at = active.pauses.items[-1].at if active.pauses.paused else None
+        if paused_at is None or not active.pauses.resume(self._now()):
+            raise RecordingStateError("recording-not-paused", 409, "the recording is not paused")
+        self._send(call_id, media.ResumeRecord(call_id))
+        seconds = round(self._now() - paused_at, 3)
+        self._events.append("recording.resumed", call_id, by=by, via=via, seconds=seconds)
+        log.info("call %s: recording resumed by %s (%s)", call_id, by, via)
+        return active
+
+    def _send(self, call_id: str, command: media.Command) -> None:
+        with contextlib.suppress(LookupError):  # ending: ``recorded`` (or a failure) follows
+            self._pool.send(call_id, command)
+
+    # --- worker events ---------------------------------------------------------------------
+
+    def handles(self, event: Mapping[str, Any]) -> bool:
+        kind = event.get("ev")
+        if kind in ("record_started", "recorded"):
+            return True
+        return kind == "error" and event.get("cmd") in RECORD_COMMANDS
+
+    def on_event(self, event: Mapping[str, Any]) -> None:
+        call_id = str(event.get("call") or "")
+        active = self.active.get(call_id)
+        kind = event.get("ev")
+        if active is None:
+            log.warning("recording event for no recording: %s", dict(event))
+            return
+        if kind == "record_started":
+            active.started_at = self._now()
+            path = relative_path(call_id, active.started_at)
+            self._events.append(
+                "recording.started", call_id, agent=active.agent, queue=active.queue, path=path
+            )
+        elif kind == "recorded":
+            self._finished(active, float(event.get("seconds", 0.0)))
+        elif event.get("cmd") == "record":
+            self._fail(call_id, f"the recorder could not start: {event.get('message')}")
+        else:
+            log.warning("call %s: %s failed: %s", call_id, event.get("cmd"), event.get("message"))
+
+    def _finished(self, active: Active, seconds: float) -> None:
+        call_id = active.call_id
+        del self.active[call_id]
+        self._digits.pop(call_id, None)
+        if active.started_at is None:  # record_started lost: the request time is close
+            active.started_at = active.requested_at
+        ended_at = self._now()
+        finished = Finished(
+            call_id=call_id,
+            caller=active.caller,
+            agent=active.agent,
+            queue=active.queue,
+            started_at=active.started_at,
+            ended_at=ended_at,
+            left_file=active.left_file,
+            right_file=active.right_file,
+            seconds=seconds,
+            pauses=[p.as_dict(ended_at) for p in active.pauses.items],
+        )
+
+        def saved(sidecar: dict[str, Any]) -> None:
+            self.saved += 1
+            self.healthy = True
+            SAVED.inc()
+            self._events.append(
+                "recording.saved",
+                call_id,
+                path=sidecar["file"],
+                sha256=sidecar["sha256"],
+                duration=sidecar["duration"],
+                url=sidecar["url"],
+            )
+            log.info("call %s: recording saved to %s", call_id, sidecar["file"])
+
+        def failed(failure: Failure) -> None:
+            error = failure.value
+            reason = str(error) if isinstance(error, RecordingError) else failure.getTraceback()
+            self._alarm(call_id, reason)
+
+        self._save(finished).addCallbacks(saved, failed)
+
+    def _fail(self, call_id: str, reason: str) -> None:
+        self.active.pop(call_id, None)
+        self._digits.pop(call_id, None)
+        self._alarm(call_id, reason)
+
+    def _alarm(self, call_id: str, reason: str) -> None:
+        self.failures += 1
+        self.healthy = False
+        self.last_failure = {"call_id": call_id or None, "reason": reason, "at": self._now()}
+        FAILURES.inc()
+        log.error("recording of call %s failed: %s", call_id or "(none)", reason)
+        self._events.append("recording.failed", call_id, reason=reason)
+
+    def health(self) -> dict[str, Any]:
+        return {
+            "healthy": self.healthy,
+            "directory": str(self.directory),
+            "active": len(self.active),
+            "saved": self.saved,
+            "failures": self.failures,
+            "last_failure": self.last_failure,
+        }
