@@ -1,4 +1,5 @@
-"""The ``callcenter`` command: ``serve`` runs the service, ``flows check`` validates flow files.
+"""The ``callcenter`` command: ``serve`` runs the service, ``flows check`` validates flow files,
+``recordings purge`` removes old recordings.
 
 Exit codes: 0 success, 1 the service could not start or a flow is invalid, 2 bad usage or
 configuration.
@@ -29,6 +30,8 @@ def main(argv: list[str] | None = None) -> int:
         return _check_flows(args.files)
     if args.command == "cdr" and args.cdr_command == "export":
         return _export_cdr(args)
+    if args.command == "recordings" and args.recordings_command == "purge":
+        return _purge_recordings(args)
     parser.print_help()
     return 2
 
@@ -69,6 +72,16 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--config", type=Path, help="YAML configuration file (history.url)")
     export.add_argument("--data-dir", type=Path, help="data directory (default ./data)")
     export.add_argument("--history-url", help="history database URL (overrides the config)")
+
+    recordings = commands.add_parser("recordings", help="recorded conversations")
+    recording_commands = recordings.add_subparsers(dest="recordings_command")
+    purge = recording_commands.add_parser(
+        "purge", help="remove recordings (WAV and sidecar) that ended longer ago than an age"
+    )
+    purge.add_argument("--older-than", required=True, help="an age: 90d, 12h or 30m")
+    purge.add_argument("--dry-run", action="store_true", help="print what would go; remove nothing")
+    purge.add_argument("--config", type=Path, help="YAML configuration file (recording.directory)")
+    purge.add_argument("--directory", type=Path, help="the recordings directory (overrides config)")
     return parser
 
 
@@ -115,6 +128,35 @@ def _export_cdr(args: argparse.Namespace) -> int:
         return 1
     database.dispose()
     print(f"{count} {kind} exported", file=sys.stderr)
+    return 0
+
+
+def _purge_recordings(args: argparse.Namespace) -> int:
+    from callcenter.domain.recording import parse_age
+    from callcenter.recording.files import RecordingStore
+
+    try:
+        age = parse_age(args.older_than)
+        directory = args.directory or load_config(args.config).recording.directory
+    except ValueError as exc:
+        print(f"callcenter: --older-than: {exc}", file=sys.stderr)
+        return 2
+    except ConfigError as exc:
+        print(f"callcenter: configuration error: {exc}", file=sys.stderr)
+        return 2
+    if not directory.is_dir():
+        print(f"no recordings directory at {directory}: nothing to purge")
+        return 0
+    try:
+        removed = RecordingStore(directory).purge(age, dry_run=args.dry_run)
+    except OSError as exc:
+        print(f"callcenter: cannot purge {directory}: {exc}", file=sys.stderr)
+        return 1
+    verb = "would remove" if args.dry_run else "removed"
+    for path in removed:
+        print(f"{verb} {path}")
+    recordings = sum(1 for path in removed if path.suffix == ".wav")
+    print(f"{verb} {recordings} recording(s), {len(removed)} file(s) from {directory}")
     return 0
 
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -66,3 +67,26 @@ def test_bad_files_say_which_key_and_why(tmp_path: Path, text: str, message: str
 def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read"):
         load_config(tmp_path / "absent.yaml", environ={})
+
+
+def test_recording_settings_and_their_errors(tmp_path: Path) -> None:
+    config = load_config(None, environ={})
+    assert config.queues["billing"].recording == "always"
+    assert config.recording.spool_dir == Path("recordings/.spool")
+    assert config.recording.pause_code == "*1" and config.recording.resume_code == "*2"
+    good = tmp_path / "good.yaml"
+    good.write_text(
+        'queues: {billing: {recording: "25%"}}\nrecording: {directory: /r, spool: /s}\n'
+    )
+    loaded = load_config(good, environ={})
+    assert loaded.queues["billing"].recording == "25%" and loaded.recording.spool_dir == Path("/s")
+    for text, message in [
+        ("queues: {billing: {recording: sometimes}}", "queues.billing.recording: 'sometimes'"),
+        ("recording: {pause_code: '*x'}", "recording.pause_code: 1-8 keys"),
+        ("recording: {pause_code: '*2', resume_code: '2'}", "one ends the other"),
+        ("recording: {ivr: true}", "recording.ivr: unknown configuration key"),
+    ]:
+        bad = tmp_path / "bad.yaml"
+        bad.write_text(text)
+        with pytest.raises(ConfigError, match=re.escape(message)):
+            load_config(bad, environ={})
