@@ -196,8 +196,9 @@ def _check_stereo_file(path: Path, sidecar: dict[str, Any], keys: bool = False) 
     assert tone_power_ratio(mid_left, rate, 440, 1000) > 100
     right_runs = silent_stretches(right, rate, min_seconds=0.3)
     assert right_runs and right_runs[0][0] == 0.0, right_runs
-    # The agent's phone answered ~0.1-0.3 s before the recording started (bridge, command).
-    assert AGENT_SILENCE - 0.6 <= right_runs[0][1] <= AGENT_SILENCE, right_runs
+    # The agent's phone answered ~0.1-0.3 s before the recording started (bridge, command);
+    # its audio reaches the recorder through the jitter buffer (a few tens of ms late).
+    assert AGENT_SILENCE - 0.6 <= right_runs[0][1] <= AGENT_SILENCE + 0.15, right_runs
     late = int((AGENT_SILENCE + 0.2) * rate)
     assert tone_power_ratio(right[late : late + rate // 2], rate, 1000, 440) > 100
     for pause in sidecar["pauses"]:
