@@ -1,6 +1,6 @@
 """Tickets from real calls: an answered call caller → agent gets one ticket in the built-in
-helpdesk with the agent's wrap-up sent through the API; an abandoned call gets one too; and
-tickets queued while the helpdesk is down survive a restart of the service."""
+helpdesk with its recording link and the agent's wrap-up sent through the API; an abandoned
+call gets one too; and tickets queued while the helpdesk is down survive a restart."""
 
 from __future__ import annotations
 
@@ -119,6 +119,9 @@ def test_an_answered_call_and_an_abandoned_call_each_get_one_ticket(tmp_path: Pa
         assert ticket["disposition"] == "Refund issued" and ticket["notes"] == "card charged twice"
         assert {"answered", "queue_billing", "disposition_refund_issued"} <= set(ticket["tags"])
         assert "Agent: ann" in ticket["description"]
+        link = f"https://cc.example.com/api/recordings/{call_id}/audio"  # recorded by default
+        assert ticket["recording_url"] == link
+        assert f"Recording: {link}" in ticket["description"]
         status, mine = service.api(f"/api/tickets/{ticket['id']}", token=ANN_TOKEN)
         assert status == 200 and mine["call_id"] == call_id
         status, body = service.api(
