@@ -436,6 +436,7 @@ class CallCenter:
         config = self.config
         assert self.calls is not None and self.roster is not None and self.pool is not None
         assert self.routing is not None and self.registrar is not None and self.events is not None
+        assert self.front is not None
         codes = config.feature_codes
         desk = MonitorDesk(
             mode_codes(codes.listen, codes.whisper, codes.barge),
@@ -443,7 +444,7 @@ class CallCenter:
             AnsweredOffers(self.routing.offers),
             InviteAuthenticator(config.sip.realm, self.roster.password, guard=self.registrar.guard),
         )
-        self.monitors = MonitorSessions(self.pool)
+        self.monitors = MonitorSessions(self.pool, abort_dialog=self.front.abort_dialog)
         self.calls.monitoring = MonitorAdmission(
             desk, self.monitors, self.pool, self.events, time.time
         )
@@ -641,10 +642,14 @@ class CallCenter:
             self.routing.stop()
         if self.waiting is not None:
             self.waiting.stop()
+        if self.monitors is not None:
+            self.monitors.hang_up_all()
         if self.calls is not None:
             self.calls.hang_up_all("service stopping")
             deadline = time.monotonic() + HANGUP_GRACE_SECONDS
-            while self.calls.sessions and time.monotonic() < deadline:
+            while (
+                self.calls.sessions or (self.monitors is not None and self.monitors.sessions)
+            ) and time.monotonic() < deadline:
                 await deferLater(self.reactor, 0.05)
         stops: list[Deferred[Any]] = []
         if self.http_port is not None:

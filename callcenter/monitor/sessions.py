@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from prometheus_client import Counter
@@ -36,8 +37,9 @@ class Pool(Protocol):
 
 
 class MonitorSessions:
-    def __init__(self, pool: Pool) -> None:
+    def __init__(self, pool: Pool, abort_dialog: Callable[[str, str], None] | None = None) -> None:
         self._pool = pool
+        self._abort_dialog = abort_dialog  # the front's: BYE a phone whose worker died
         self.sessions: dict[str, MonitorSession] = {}  # by the supervisor's call id
 
     def add(self, session: MonitorSession) -> None:
@@ -76,6 +78,8 @@ class MonitorSessions:
         for call_id in call_ids:
             session = self.sessions.get(call_id)
             if session is not None:
+                if self._abort_dialog is not None:
+                    self._abort_dialog(call_id, "media worker crashed")
                 self._finish(session)
             self._conversation_gone(call_id)
 
@@ -88,6 +92,7 @@ class MonitorSessions:
             self._finish(session)
 
     def hang_up_all(self) -> None:
+        """The service stops: every supervisor is hung up (``monitor.stopped`` says why)."""
         for session in list(self.sessions.values()):
             session.conversation_ended("service stopping")
 

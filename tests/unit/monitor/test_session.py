@@ -109,3 +109,28 @@ def test_the_supervisor_hanging_up_leaves_the_conversation_alone() -> None:
                              "by": "remote"})  # fmt: skip
     assert all(isinstance(c, media.TapClose) for _, c in pool.sent)  # no hangup of anyone
     assert events.appended[-1][2]["reason"] == "supervisor hung up"
+
+
+def test_a_dead_worker_ends_the_session_and_the_supervisors_dialog() -> None:
+    s, pool, events = session()
+    aborted: list[tuple[str, str]] = []
+    sessions = MonitorSessions(pool, abort_dialog=lambda call, why: aborted.append((call, why)))
+    sessions.add(s)
+    sessions.on_media_event({"ev": "answered", "call": "sup-1"})
+    del pool.calls["sup-1"]  # its worker is gone
+    sessions.calls_lost(["sup-1"])
+    assert aborted == [("sup-1", "media worker crashed")]
+    assert sessions.sessions == {}
+    assert events.appended[-1][0] == "monitor.stopped"
+
+
+def test_stopping_the_service_hangs_up_every_supervisor() -> None:
+    s, pool, events = session()
+    sessions = MonitorSessions(pool)
+    sessions.add(s)
+    sessions.on_media_event({"ev": "answered", "call": "sup-1"})
+    sessions.hang_up_all()
+    assert isinstance(pool.sent[-1][1], media.Hangup)
+    sessions.on_media_event({"ev": "hangup", "call": "sup-1", "code": 200, "reason": "",
+                             "by": "local"})  # fmt: skip
+    assert events.appended[-1][2]["reason"] == "service stopping"
