@@ -17,3 +17,8 @@ T = TypeVar("T")
 
 def as_deferred(coroutine: Coroutine[Any, Any, T]) -> Deferred[T]:
     return Deferred.fromFuture(asyncio.ensure_future(coroutine))
+
+
+async def wait_for(deferred: Deferred[T]) -> T:
+    """Await a Deferred from asyncio code (an HTTP handler awaiting a media worker)."""
+    return await deferred.asFuture(asyncio.get_running_loop())

@@ -54,6 +54,8 @@ from callcenter.media.pool import PoolSettings, WorkerPool
 from callcenter.media.prompts import convert_wav, render_say
 from callcenter.monitor.admission import MonitorAdmission
 from callcenter.monitor.desk import AnsweredOffers, MonitorDesk, mode_codes
+from callcenter.monitor.http import MonitorEndpoint
+from callcenter.monitor.ringer import MonitorRinger
 from callcenter.monitor.sessions import MonitorSessions
 from callcenter.recording import files as recording_files
 from callcenter.recording.http import CallRecordingControl, RecordingsResource
@@ -125,6 +127,7 @@ class CallCenter:
         self.tickets: TicketService | None = None
         self.monitors: MonitorSessions | None = None
         self.kpis: KpiFeed | None = None
+        self.monitor_ringer: MonitorRinger | None = None
         # Names this process among the controllers sharing one Redis (offers hand-off).
         self.controller_id = uuid.uuid4().hex
         self.started_at = time.time()
@@ -427,11 +430,11 @@ class CallCenter:
             sip.realm,
             guard=self.registrar.guard,
         )
-        self._start_monitoring()
+        self._start_monitoring(bindings)
         self.front.set_contact_locator(BindingLocator(roster, bindings, time.time))
         self.front.start()
 
-    def _start_monitoring(self) -> None:
+    def _start_monitoring(self, bindings: RedisBindingStore) -> None:
         """Supervisors' listen/whisper/barge codes (``callcenter.monitor``)."""
         config = self.config
         assert self.calls is not None and self.roster is not None and self.pool is not None
@@ -447,6 +450,21 @@ class CallCenter:
         self.monitors = MonitorSessions(self.pool, abort_dialog=self.front.abort_dialog)
         self.calls.monitoring = MonitorAdmission(
             desk, self.monitors, self.pool, self.events, time.time
+        )
+
+        async def registered(sip_username: str) -> bool:
+            return bool(await bindings.current(sip_username, time.time()))
+
+        self.monitor_ringer = MonitorRinger(
+            self.roster.supervisors,
+            self.roster.agents,
+            AnsweredOffers(self.routing.offers),
+            registered,
+            self.monitors,
+            self.pool,
+            self.events,
+            time.time,
+            _front_host(config.sip.host, config.sip.port),
         )
 
     def _start_kpis(self) -> None:
@@ -515,6 +533,9 @@ class CallCenter:
         )
         add_call_actions(calls, auth, desk, self.roster.vocabulary)
         calls.add_action(b"recording", lambda call: CallRecordingControl(auth, recordings, call))
+        ringer = self.monitor_ringer
+        assert ringer is not None
+        calls.add_action(b"monitor", lambda call: MonitorEndpoint(auth, ringer, call))
         tickets, events = self.tickets, self.events
         disposition = DispositionDesk(
             auth,

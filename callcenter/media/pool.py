@@ -268,13 +268,14 @@ class WorkerPool:
 
         A ``dial`` for a new leg id maps the leg to its ``peer``'s worker first: the leg lives
         in the caller's process and uses the second slot of the caller's reservation.
+        A ``dial`` without a peer goes to the worker where its own id was reserved.
         Raises :class:`UnknownCallError` without a reservation (for a ``dial``: of the peer)
         and ``ProtocolError`` for a malformed command (a programming error, not a runtime
         condition).
         """
         if not isinstance(command, protocol.Command):
             command = protocol.command_from_dict(command)
-        if isinstance(command, protocol.Dial):
+        if isinstance(command, protocol.Dial) and command.peer:
             if call_id != command.call:
                 raise ValueError(f"dial of leg {command.call!r} sent as {call_id!r}")
             worker = self._by_call.get(command.peer)

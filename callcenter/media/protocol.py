@@ -108,7 +108,8 @@ class Dial:
     (e.g. ``X-Queue``) are added to the INVITE. Events: ``leg_ringing``, ``leg_answered``, then
     ``hangup``; or ``leg_failed`` (busy, declined, unreachable, ``timeout`` seconds without an
     answer: 408, withdrawn by ``cancel_dial`` or by the end of ``peer``: 487). ``call`` is the
-    controller's name for the leg (not its SIP Call-ID)."""
+    controller's name for the leg (not its SIP Call-ID). An empty ``peer`` places a call of
+    its own (reserved like an inbound call), e.g. a supervisor's phone rung to monitor a call."""
 
     name: ClassVar[str] = "dial"
     call: str
@@ -722,6 +723,13 @@ def _decode_transfer(obj: Mapping[str, Any]) -> Transfer:
     return Transfer(call=_str(obj, "call", "transfer"), target=_str(obj, "target", "transfer"))
 
 
+def _peer(obj: Mapping[str, Any]) -> str:
+    peer = obj.get("peer", "")
+    if not isinstance(peer, str):
+        raise ProtocolError("dial: 'peer' must be a string")
+    return peer
+
+
 def _decode_dial(obj: Mapping[str, Any]) -> Dial:
     timeout = obj.get("timeout", 20)
     if not isinstance(timeout, int | float) or isinstance(timeout, bool):
@@ -736,7 +744,7 @@ def _decode_dial(obj: Mapping[str, Any]) -> Dial:
         raise ProtocolError("dial: 'display' must be a string")
     return Dial(
         call=_str(obj, "call", "dial"),
-        peer=_str(obj, "peer", "dial"),
+        peer=_peer(obj),
         uri=_str(obj, "uri", "dial"),
         caller_id=_str(obj, "caller_id", "dial"),
         display=display,

@@ -297,7 +297,8 @@ class Worker:
             raise CommandError("worker is stopping")
         if cmd.call in self.legs:
             raise CommandError(f"call id {cmd.call!r} is already in use")
-        self._leg(cmd.peer)
+        if cmd.peer:  # no peer: a call of its own (a supervisor rung to monitor a call)
+            self._leg(cmd.peer)
         prm = pj.CallOpParam(True)
         prm.txOption.localUri = dialing.from_header(cmd.caller_id, cmd.display, cmd.uri)
         for name, value in cmd.headers:

@@ -66,6 +66,12 @@ class AnsweredOffers:
                 return Conversation(offer.call_id, offer.leg, offer.agent_id)
         return None
 
+    def conversation_of_call(self, call_id: str) -> Conversation | None:
+        for offer in self._offers.values():
+            if offer.answered and offer.call_id == call_id:
+                return Conversation(offer.call_id, offer.leg, offer.agent_id)
+        return None
+
 
 class Roster(Protocol):
     @property

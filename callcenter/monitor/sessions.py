@@ -62,8 +62,10 @@ class MonitorSessions:
             return False
         if kind == "incoming":
             session.incoming()
-        elif kind == "answered":
+        elif kind in ("answered", "leg_answered"):  # dialled in, or rung by the API
             session.media_answered()
+        elif kind == "leg_failed":  # rung by the API, never answered
+            self._finish(session)
         elif kind == "dtmf":
             session.digit(str(event.get("digit", "")))
         elif kind == "hangup":

@@ -1,4 +1,5 @@
-"""Where the front sends a worker's INVITE for an agent: the registrar's live bindings."""
+"""Where the front sends a worker's INVITE for an agent (or a supervisor rung to monitor a
+call): the registrar's live bindings."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ class BindingLocator:
         self._clock = clock
 
     async def locate(self, aor: str) -> Location:
-        if self._roster.agent_by_username(aor) is None:
-            return None  # not an agent: 404
+        roster = self._roster
+        if roster.agent_by_username(aor) is None and roster.supervisor_by_username(aor) is None:
+            return None  # neither an agent nor a supervisor: 404
         return targets_from_bindings(await self._bindings.current(aor, self._clock()))

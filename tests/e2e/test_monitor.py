@@ -21,7 +21,7 @@ import redis
 
 from tests.support.audio import analyze, tone, tone_seconds
 from tests.support.phone import RunningPhone, start_agent_phone, start_phone
-from tests.support.service import Service, running_service
+from tests.support.service import AGENT_TOKEN, SUPERVISOR_TOKEN, Service, running_service
 
 pytestmark = pytest.mark.e2e
 
@@ -51,7 +51,10 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
             {"id": "ann", "name": "Ann", "password": AGENT_PASSWORD, "queues": ["billing"]},
             {"id": "bob", "name": "Bob", "password": AGENT_PASSWORD, "queues": ["billing"]},
         ],
-        "supervisors": [{"id": "sue", "name": "Sue", "password": SUPERVISOR_PASSWORD}],
+        "supervisors": [
+            {"id": "sue", "name": "Sue", "password": SUPERVISOR_PASSWORD},
+            {"id": "sam", "name": "Sam", "password": SUPERVISOR_PASSWORD},  # never registers
+        ],
         # Silent hold music: every tone in the caller's recording then comes from a person.
         "media": {"hold_music": str(tone(tmp / "silence.wav", 0, seconds=1.0))},
     }
@@ -214,3 +217,74 @@ def test_who_may_monitor_and_what_can_be_monitored(service: Service, tmp_path: P
         result = phone.wait()
         assert result.answered and result.hangup_by == "remote", (dialled, result)
         assert analyze(tmp_path / f"sup-{hz}-heard.wav").sound_seconds >= 1.0, dialled
+
+
+def test_the_api_rings_a_supervisors_phone_into_a_call(service: Service, tmp_path: Path) -> None:
+    ann = start_agent_phone(
+        register=f"sip:{service.sip_uri_host}",
+        username="ann",
+        password=AGENT_PASSWORD,
+        play=tone(tmp_path / "agent.wav", AGENT_HZ),
+        record_to=tmp_path / "agent-heard.wav",
+        answer_after=0.5,
+        wait=40,
+        duration=60,
+    )
+    assert ann.wait_ready().get("registered")
+    sue = start_agent_phone(
+        register=f"sip:{service.sip_uri_host}",
+        username="sue",
+        password=SUPERVISOR_PASSWORD,
+        play=tone(tmp_path / "sue.wav", WHISPER_HZ),
+        record_to=tmp_path / "sue-heard.wav",
+        answer_after=0.5,
+        wait=40,
+        duration=60,
+    )
+    assert sue.wait_ready().get("registered")
+    status, body = service.api("/api/agents/ann/login", method="POST", body={})
+    assert status == 200, body
+    caller = start_phone(
+        f"sip:100@{service.sip_uri_host}",
+        play=tone(tmp_path / "caller.wav", CALLER_HZ),
+        loop=True,
+        record_to=tmp_path / "caller-heard.wav",
+        duration=14.0,
+    )
+    phones = [ann, sue, caller]
+    try:
+        _until(lambda: _status(service, "ann") == "on-call")
+        status, agent_view = service.api("/api/agents/ann")
+        call_id = agent_view["call_id"]
+
+        def monitor(body: Any, token: str = SUPERVISOR_TOKEN, call: str = call_id) -> Any:
+            return service.api(f"/api/calls/{call}/monitor", token, "POST", body)
+
+        assert monitor({"supervisor": "sue"}, token=AGENT_TOKEN)[0] == 403
+        assert monitor({"supervisor": "zed"})[1]["error_id"] == "supervisor-not-found"
+        assert monitor({"supervisor": "sue", "mode": "shout"})[1]["error_id"] == (
+            "invalid-monitor-mode"
+        )
+        assert monitor({"supervisor": "sam"})[1]["error_id"] == "supervisor-not-registered"
+        assert monitor({"supervisor": "sue"}, call="no-such-call")[0] == 409
+        status, ringing = monitor({"supervisor": "sue", "mode": "whisper"})
+        assert status == 202, ringing
+        assert (ringing["agent"], ringing["mode"], ringing["state"]) == (
+            "ann",
+            "whisper",
+            "ringing",
+        )
+        talked, rung = caller.wait(), sue.wait_agent()
+        ann.wait_agent()
+    finally:
+        for phone in phones:
+            phone.kill()
+    assert rung.answered and rung.hangup_by == "remote", rung  # ended with the conversation
+    assert rung.from_display == "Whisper: Ann"
+    assert tone_seconds(tmp_path / "sue-heard.wav", CALLER_HZ) >= 2.0
+    assert tone_seconds(tmp_path / "sue-heard.wav", AGENT_HZ) >= 2.0
+    assert tone_seconds(tmp_path / "agent-heard.wav", WHISPER_HZ) >= 2.0
+    assert tone_seconds(tmp_path / "caller-heard.wav", WHISPER_HZ) == 0
+    assert talked.call_id == call_id
+    started = _until(lambda: [d for t, d in _events(service, call_id) if t == "monitor.started"])
+    assert started[0]["supervisor_call"] == ringing["monitor"]
