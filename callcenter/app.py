@@ -41,7 +41,7 @@ from callcenter.domain.ivr.problems import FlowProblem
 from callcenter.history.database import HistoryDatabase
 from callcenter.history.service import HistoryService
 from callcenter.history.tables import calls as history_calls
-from callcenter.kpi.book_config import book_for
+from callcenter.kpi.book_config import book_for, queue_targets
 from callcenter.kpi.feed import KpiFeed
 from callcenter.kpi.http import kpis_endpoint
 from callcenter.live.access import WallboardAccess
@@ -52,6 +52,10 @@ from callcenter.live.snapshot import LiveReader
 from callcenter.media.moh import default_hold_music
 from callcenter.media.pool import PoolSettings, WorkerPool
 from callcenter.media.prompts import convert_wav, render_say
+from callcenter.metrics.call_counters import CallCounters
+from callcenter.metrics.health import Parts, ServiceHealthCollector
+from callcenter.metrics.http import MetricsResource
+from callcenter.metrics.live import LiveState
 from callcenter.monitor.admission import MonitorAdmission
 from callcenter.monitor.desk import AnsweredOffers, MonitorDesk, mode_codes
 from callcenter.monitor.http import MonitorEndpoint
@@ -468,16 +472,37 @@ class CallCenter:
         )
 
     def _start_kpis(self) -> None:
-        """Today's event log read into the KPI book, then followed (``callcenter.kpi``)."""
-        assert self.link is not None
+        """Today's event log read into the KPI book, then followed (``callcenter.kpi``);
+        this process's events counted for ``/metrics`` (``callcenter.metrics``)."""
+        assert self.link is not None and self.events is not None
         self.kpis = KpiFeed(self.link.client, book_for(self.config))
         self.kpis.start()
+        self.events.listeners.append(CallCounters(queue_targets(self.config)))
+
+    def _add_metrics(self, root: Resource, auth: TokenAuth) -> None:
+        """``/metrics``: per-process counters, this process's parts, shared live state."""
+        assert self.link is not None and self.routing_state is not None
+        health = ServiceHealthCollector(
+            Parts(
+                pool=lambda: self.pool,
+                front=lambda: self.front,
+                registrar=lambda: self.registrar,
+                link=lambda: self.link,
+                active_calls=lambda: len(self.calls.sessions) if self.calls else None,
+            )
+        )
+        live = LiveState(self.link, LiveReader(self.link, self.routing_state))
+        public = self.config.metrics.public
+        root.putChild(
+            b"metrics", MetricsResource(auth, public, live, self.kpis, [health], time.time)
+        )
 
     def _start_http(self, tokens: dict[str, str], records: CallRecords) -> None:
         config = self.config
         sip = config.sip
         root = self._http_root(TokenAuth(tokens), records)
         self._add_wallboard(root, tokens)
+        self._add_metrics(root, TokenAuth(tokens))
         self.http_port = self.reactor.listenTCP(
             config.http.port, Site(root), interface=config.http.host
         )

@@ -206,6 +206,7 @@ class WorkerPool:
         self.spawned = 0
         self.retired = 0
         self.crashed = 0
+        self.start_failures = 0  # of the crashes: workers that died before becoming ready
 
     # -- public API ------------------------------------------------------------------------
 
@@ -522,6 +523,7 @@ class WorkerPool:
         if not (worker.exit_requested or self._stopping):
             self.crashed += 1
             if not worker.was_ready:  # died during start-up: back off before trying again
+                self.start_failures += 1
                 self._respawn_after = self._reactor.seconds() + self.settings.respawn_delay_seconds
             log.error(
                 "media worker #%d (pid %d) died: %s; %d call(s) lost",

@@ -8,8 +8,10 @@ capped by length, read later by the history, ticket and metrics consumers.
 from __future__ import annotations
 
 import json
+import logging
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import redis.asyncio as redis
@@ -17,6 +19,8 @@ import redis.asyncio as redis
 from callcenter.domain.calls import CallRecord
 from callcenter.store import keys
 from callcenter.store.link import RedisLink
+
+log = logging.getLogger(__name__)
 
 EVENT_STREAM_MAXLEN = 1_000_000
 
@@ -91,22 +95,31 @@ class EventLog:
     """Append-only event log (a Redis Stream). Every state change of a call is one entry.
 
     Each entry has an ``id`` field (unique per event) so that consumers, too, can tell a
-    replay from a new event.
+    replay from a new event. ``listeners`` are told of every event this process appends, as
+    ``(id, type, call_id, at, data)``, at once (even while Redis is lost): the per-process
+    Prometheus counters count there.
     """
 
     def __init__(self, link: RedisLink) -> None:
         self._link = link
         self._append_once = link.client.register_script(APPEND_ONCE)
+        self.listeners: list[Callable[[str, str, str, float, dict[str, Any]], None]] = []
 
     def append(self, event_type: str, call_id: str, **data: Any) -> None:
         event_id = uuid.uuid4().hex
+        at = time.time()
         fields = [
             "id", event_id,
             "type", event_type,
             "call_id", call_id,
-            "at", repr(time.time()),
+            "at", repr(at),
             "data", json.dumps(data, separators=(",", ":")),
         ]  # fmt: skip
+        for listener in self.listeners:
+            try:
+                listener(event_id, event_type, call_id, at, data)
+            except Exception:  # counting must never cost an event
+                log.exception("event listener %r failed", listener)
         script = self._append_once
 
         async def write(client: redis.Redis) -> None:
