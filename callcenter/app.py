@@ -21,7 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 from twisted.internet.defer import Deferred, DeferredList, maybeDeferred
 from twisted.internet.interfaces import IListeningPort
-from twisted.internet.task import deferLater
+from twisted.internet.task import LoopingCall, deferLater
 from twisted.internet.threads import deferToThreadPool
 from twisted.web.resource import Resource
 from twisted.web.server import Request, Site
@@ -63,7 +63,12 @@ from callcenter.monitor.ringer import MonitorRinger
 from callcenter.monitor.sessions import MonitorSessions
 from callcenter.recording import files as recording_files
 from callcenter.recording.http import CallRecordingControl, RecordingsResource
-from callcenter.recording.service import RecordingService, audio_url
+from callcenter.recording.service import (
+    WATCH_SECONDS,
+    RecordingService,
+    audio_url,
+    track_sizes,
+)
 from callcenter.roster import Roster, build_roster, check_flow_queues
 from callcenter.routing.agent_events import AgentStateJournal
 from callcenter.routing.handoff import CallNotice, OfferHandoff
@@ -127,6 +132,7 @@ class CallCenter:
         self.handoff: OfferHandoff | None = None
         self.history: HistoryService | None = None
         self.recordings: RecordingService | None = None
+        self._recording_watch: LoopingCall | None = None
         self.events: EventLog | None = None
         self.tickets: TicketService | None = None
         self.monitors: MonitorSessions | None = None
@@ -329,8 +335,12 @@ class CallCenter:
             save,
             time.time,
             codes=(config.recording.pause_code, config.recording.resume_code),
+            sizes=lambda paths: deferToThreadPool(self.reactor, pool, track_sizes, paths),
         )
         self.recordings.start()
+        self._recording_watch = LoopingCall(self.recordings.watch)
+        self._recording_watch.clock = self.reactor
+        self._recording_watch.start(WATCH_SECONDS, now=False)
 
     async def _start_routing_and_agents(self) -> tuple[RedisBindingStore, dict[str, str]]:
         config = self.config
@@ -684,6 +694,8 @@ class CallCenter:
 
     async def stop(self) -> None:
         log.info("stopping: hanging up active calls")
+        if self._recording_watch is not None and self._recording_watch.running:
+            self._recording_watch.stop()
         if self.routing is not None:
             self.routing.stop()
         if self.waiting is not None:

@@ -41,6 +41,14 @@ FAILURES = Counter(
 )
 SAVED = Counter("callcenter_recordings_saved_total", "Recordings saved with their sidecar")
 
+# While a conversation lasts its spool tracks are checked this often: a track that stopped
+# growing (disk full) alarms during the call, not only when it ends.
+WATCH_SECONDS = 5.0
+# A track may lag the time it has run by the recorder's write buffer and the start latency.
+WATCH_SLACK_SECONDS = 2.0
+BYTES_PER_SECOND = 8000 * 2  # 8 kHz, 16-bit mono
+WAV_HEADER_BYTES = 44
+
 RECORD_COMMANDS = frozenset({"record", "pause_record", "resume_record", "stop_record"})
 
 
@@ -79,9 +87,22 @@ class Active:
     requested_at: float
     started_at: float | None = None  # record_started
     pauses: Pauses = field(default_factory=Pauses)
+    failed: bool = False  # the alarm was raised during the call (a track stopped growing)
 
 
 Saver = Callable[[Finished], "Deferred[dict[str, Any]]"]
+SizeReader = Callable[[list[Path]], "Deferred[list[int | None]]"]
+
+
+def track_sizes(paths: list[Path]) -> list[int | None]:
+    """File sizes (None: missing); blocking, for the thread pool."""
+    sizes: list[int | None] = []
+    for path in paths:
+        try:
+            sizes.append(path.stat().st_size)
+        except OSError:
+            sizes.append(None)
+    return sizes
 
 
 class RecordingService:
@@ -96,6 +117,7 @@ class RecordingService:
         wall_time: Callable[[], float] = time.time,
         codes: tuple[str, str] = ("*1", "*2"),
         rng: random.Random | None = None,
+        sizes: SizeReader | None = None,
     ) -> None:
         self.directory = directory
         self.spool = spool
@@ -106,6 +128,8 @@ class RecordingService:
         self._now = wall_time
         self._pause_code, self._resume_code = codes
         self._rng = rng or random.Random()
+        self._sizes = sizes
+        self._watching = False
         self.active: dict[str, Active] = {}
         self._digits: dict[str, str] = {}  # recent agent digits per call (feature codes)
         self.saved = 0
@@ -119,6 +143,44 @@ class RecordingService:
             check_writable(self.directory, self.spool)
         except RecordingError as exc:
             self._alarm("", str(exc))
+
+    def watch(self) -> None:
+        """Check that every running recording's tracks keep growing (call every
+        ``WATCH_SECONDS``): a full disk alarms during the call. The sizes are read in the
+        thread pool; one check at a time."""
+        running = [a for a in self.active.values() if a.started_at is not None and not a.failed]
+        if self._sizes is None or self._watching or not running:
+            return
+        self._watching = True
+        now = self._now()
+        paths = [path for a in running for path in (a.left_file, a.right_file)]
+
+        def check(sizes: list[int | None]) -> None:
+            for index, active in enumerate(running):
+                if active.failed or self.active.get(active.call_id) is not active:
+                    continue  # over meanwhile: its end is checked by the save
+                assert active.started_at is not None
+                ran = now - active.started_at
+                for name, size in zip(
+                    ("caller", "agent"), sizes[2 * index : 2 * index + 2], strict=True
+                ):
+                    held = max(0, (size or 0) - WAV_HEADER_BYTES) / BYTES_PER_SECOND
+                    if held < ran - WATCH_SLACK_SECONDS:
+                        active.failed = True
+                        self._alarm(
+                            active.call_id,
+                            f"the {name} track holds {held:.1f} s of {ran:.1f} s recorded "
+                            "so far (disk full or write error)",
+                        )
+                        break
+
+        def done(result: object) -> object:
+            self._watching = False
+            return result
+
+        self._sizes(paths).addCallback(check).addBoth(done).addErrback(
+            lambda f: log.error("recording watch failed: %s", f.getTraceback())
+        )
 
     # --- from routing ------------------------------------------------------------------
 
@@ -238,6 +300,9 @@ class RecordingService:
         call_id = active.call_id
         del self.active[call_id]
         self._digits.pop(call_id, None)
+        if active.failed:  # alarmed during the call; the spool tracks are kept as they are
+            log.error("call %s: recording not saved (failed during the call)", call_id)
+            return
         if active.started_at is None:  # record_started lost: the request time is close
             active.started_at = active.requested_at
         ended_at = self._now()

@@ -355,10 +355,18 @@ def _tmpfs(path: Path, options: str) -> Iterator[None]:
         subprocess.run(["umount", "-l", str(path)], check=False)
 
 
-def _call_carries_on(service: Service, tmp_path: Path, seconds: float) -> tuple[str, Path]:
-    """A caller and ann talk for ``seconds``; both hear each other and the call completes."""
+def _call_carries_on(
+    service: Service,
+    tmp_path: Path,
+    seconds: float,
+    during: Callable[[RunningPhone], None] | None = None,
+) -> tuple[str, Path]:
+    """A caller and ann talk for ``seconds``; both hear each other and the call completes.
+    ``during(ann's phone)`` runs once the recording is requested, while they talk."""
     ann = _agent(service, "ann", tmp_path, duration=seconds)
     caller = _caller(service, tmp_path, BILLING)
+    if during is not None:
+        during(ann)
     agent = ann.wait_agent()
     assert agent.answered and agent.hangup_by == "local", agent  # not cut off
     assert agent.connected_seconds >= seconds - 0.1
@@ -402,14 +410,18 @@ def test_a_full_disk_raises_the_alarm_and_the_call_carries_on(
         running_service(tmp_path, redis_server.url, settings=_settings(recordings)) as service,
     ):
         assert _health(service)[0] == 200
-        call_id, log = _call_carries_on(service, tmp_path, 5.0)
 
-        def failure() -> dict[str, Any] | None:
-            events = _events(redis_server.url, call_id)
-            return next((e for e in events if e["type"] == "recording.failed"), None)
+        def alarm_while_talking(ann: RunningPhone) -> None:
+            # The tracks are checked every 5 s: the alarm comes during the 10 s conversation.
+            _until(lambda: _health(service)[0] == 503, timeout=25)
+            assert ann.process.poll() is None  # still talking
+            status, body = service.api("/api/calls?limit=1", token=SUPERVISOR_TOKEN)
+            assert status == 200 and body["calls"][0]["ended_at"] is None, body
 
-        failed = _until(failure)
-        assert "disk full" in failed["reason"] or "No space" in failed["reason"], failed
+        call_id, log = _call_carries_on(service, tmp_path, 10.0, alarm_while_talking)
+        failed = [e for e in _events(redis_server.url, call_id) if e["type"] == "recording.failed"]
+        assert len(failed) == 1 and "disk full" in failed[0]["reason"], failed
+        assert "so far" in failed[0]["reason"]  # raised during the call
         assert re.search(rf"ERROR .*recording of call {re.escape(call_id)} failed", log.read_text())
         status, health = _health(service)
         assert status == 503 and health["recordings"]["healthy"] is False
