@@ -159,6 +159,13 @@ def _download(service: Service, call_id: str, token: str | None) -> tuple[int, b
         return error.code, error.read(), error.headers.get("content-type", "")
 
 
+def _metrics(service: Service) -> str:
+    request = urllib.request.Request(f"http://127.0.0.1:{service.http_port}/metrics")
+    request.add_header("Authorization", f"Bearer {SUPERVISOR_TOKEN}")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return str(response.read().decode())
+
+
 def _sidecar(service: Service, call_id: str) -> dict[str, Any]:
     def saved() -> dict[str, Any] | None:
         status, body = service.api(f"/api/recordings/{call_id}", token=SUPERVISOR_TOKEN)
@@ -398,6 +405,7 @@ def test_an_unwritable_recordings_directory_raises_the_alarm_and_calls_carry_on(
         assert re.search(rf"ERROR .*recording of call {re.escape(call_id)} failed", log.read_text())
         status, health = _health(service)
         assert status == 503 and health["recordings"]["failures"] == 2
+        assert "\ncallcenter_recording_failures_total 2.0\n" in _metrics(service)
 
 
 def test_a_full_disk_raises_the_alarm_and_the_call_carries_on(
