@@ -281,7 +281,9 @@ class AgentsService:
         except UnknownAgentError:  # Redis lost its data: restore the agent, then edit
             await self._state.put_agent(configured, self._clock())
             agent, edits, record = await self._state.edit_agent(configured, change)
-        log.info("agent %s edited: skills %s, queues %s", agent_id, agent.skills, agent.queues)
+        log.info(
+            "agent %s edited: skills %s, queues %s", agent_id, dict(agent.skills), agent.queues
+        )
         if record.state.status is Status.AVAILABLE:
             await self._tell(self.on_available, agent_id)  # it may fit a waiting call now
         now = self._clock()
