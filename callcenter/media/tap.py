@@ -193,13 +193,19 @@ class TapHub:
             self._idle.append(port)
 
     def close(self) -> None:
-        """Stop the reader and let go of every port (main thread, before ``libDestroy``)."""
+        """Stop the reader, then let go of every port (main thread, before ``libDestroy``).
+
+        The reader is joined first: a port whose last reference went on the reader thread
+        would be destroyed there, and pjsua2 aborts when called from an unknown thread."""
         self._closed = True
+        with contextlib.suppress(OSError):
+            self._sock.shutdown(socket.SHUT_RDWR)  # wakes the blocked recv
+        self._reader.join(timeout=2.0)
+        self._sock.close()
         for port in self._open.values():
             port.detach()
         self._open.clear()
         self._idle.clear()
-        self._sock.close()
 
     def _read(self) -> None:
         while not self._closed:
@@ -215,3 +221,4 @@ class TapHub:
             port = self._open.get(data[1 : 1 + size].decode("ascii", "replace"))
             if port is not None:
                 port.feed(data[1 + size :])
+            port = None  # never hold a port here: see ``close``
