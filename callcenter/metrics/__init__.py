@@ -10,5 +10,5 @@ Three sources, one page:
   registrations) and the KPI book's figures; any ``serve`` process reports the same, and none
   when Redis is lost (``callcenter_live_state_up 0``) rather than stale ones.
 
--*- test-case-name: tests.integration.metrics -*-
+-*- test-case-name: tests.e2e.test_metrics, tests.unit.metrics -*-
 """

@@ -4,7 +4,7 @@ The SIP front, the registrar, the media worker pool and the Redis link already c
 they do (``/healthz`` shows the same numbers); this collector turns them into Prometheus
 families when scraped, so those modules need no Prometheus code of their own.
 
--*- test-case-name: tests.integration.metrics.test_metrics_http -*-
+-*- test-case-name: tests.e2e.test_metrics -*-
 """
 
 from __future__ import annotations

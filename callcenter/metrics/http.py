@@ -5,7 +5,7 @@ Prometheus sends with ``authorization: {credentials: …}``), ``401`` without a 
 ``403`` for a lower role, both as the API's JSON errors. ``metrics.public: true`` opens it to
 anyone who reaches the HTTP port (then keep that port private).
 
--*- test-case-name: tests.integration.metrics.test_metrics_http -*-
+-*- test-case-name: tests.e2e.test_metrics -*-
 """
 
 from __future__ import annotations

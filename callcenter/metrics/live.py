@@ -6,7 +6,7 @@ answer, :meth:`LiveState.read` returns None and the page carries ``callcenter_li
 and none of these gauges: a gap in the graphs, never the last values repeated. KPI gauges
 likewise need a current :class:`~callcenter.kpi.feed.KpiFeed` (``callcenter_kpi_up``).
 
--*- test-case-name: tests.integration.metrics.test_metrics_http -*-
+-*- test-case-name: tests.e2e.test_metrics -*-
 """
 
 from __future__ import annotations

@@ -210,10 +210,10 @@ SHORT = 1.0  # short_abandon_seconds
 WRAP_UP = 1.0
 
 
-@pytest.fixture
-def call_service(tmp_path: Path) -> Iterator[Service]:
+def queue_settings(tmp_path: Path) -> dict[str, Any]:
+    """One queue, ``support``, that the number 200 leads straight into; agents ann and bob."""
     flows = tmp_path / "flows"
-    flows.mkdir()
+    flows.mkdir(exist_ok=True)
     (flows / "queue.yaml").write_text(
         "version: 1\nstart: q\nnodes:\n  q: {type: queue, queue: support}\n"
     )
@@ -221,7 +221,7 @@ def call_service(tmp_path: Path) -> Iterator[Service]:
         {"id": name, "name": name.title(), "password": PASSWORD, "queues": ["support"]}
         for name in ("ann", "bob")
     ]
-    settings: dict[str, Any] = {
+    return {
         "flows_dir": str(flows),
         "numbers": {"200": "queue.yaml"},
         "queues": {
@@ -235,7 +235,11 @@ def call_service(tmp_path: Path) -> Iterator[Service]:
         },
         "agents": agents,
     }
-    with running_service(tmp_path, settings=settings) as service:
+
+
+@pytest.fixture
+def call_service(tmp_path: Path) -> Iterator[Service]:
+    with running_service(tmp_path, settings=queue_settings(tmp_path)) as service:
         yield service
 
 
@@ -383,3 +387,42 @@ def test_scripted_calls_give_the_hand_computed_figures(
     assert abandoned_within == 1  # C hung up after ~3 s: within T, not a short abandon
     status, body = service.api("/api/kpis?window=today", token=SUPERVISOR_TOKEN)
     assert status == 200 and body["overall"]["answered"] == 2
+
+
+def test_two_processes_report_the_same_live_figures_and_their_own_counters(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    shared = queue_settings(tmp_path)
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+
+    def waiting(p: Page) -> bool:
+        offered = {"queue": "support", "window": "15m", "kind": "offered"}
+        return (
+            p.value("callcenter_queue_calls_waiting", queue="support") == 1
+            and p.value("callcenter_queue_window_calls", **offered) == 1
+        )
+
+    with (
+        running_service(tmp_path / "a", redis_url=redis_server.url, settings=shared) as a,
+        running_service(tmp_path / "b", redis_url=redis_server.url, settings=shared) as b,
+    ):
+        caller = start_phone(f"sip:200@{a.sip_uri_host}", duration=8.0)  # waits: nobody in
+        try:
+            _login(b, "ann")  # through the other process
+            seen = {
+                n: until_page(s, f"{n} sees the caller", waiting) for n, s in (("a", a), ("b", b))
+            }
+            for found in seen.values():
+                assert found.value("callcenter_calls_in_progress") == 1
+                assert found.value("callcenter_agent_status", agent="ann", status="available") == 1
+                assert found.value("callcenter_queue_agents_logged_in", queue="support") == 1
+                longest = found.value("callcenter_queue_longest_wait_seconds", queue="support")
+                assert longest is not None and longest > 0
+            # Counters are per process: only the one holding the caller counted it.
+            assert seen["a"].value("callcenter_queue_calls_offered_total", queue="support") == 1
+            assert seen["b"].value("callcenter_queue_calls_offered_total", queue="support") == 0
+            assert seen["a"].value("callcenter_process_calls_active") == 1
+            assert seen["b"].value("callcenter_process_calls_active") == 0
+        finally:
+            caller.wait()
