@@ -687,6 +687,7 @@ class CallCenter:
             "calls": {"active": len(self.calls.sessions), "rejected": self.calls.rejected},
             "flows": {"prompt_problems": self.flow_problems},
             "recordings": self.recordings.health() if self.recordings else None,
+            "history": None if self.history is None else self.history.health(),
         }
         return (200 if body["status"] == "ok" else 503), body
 

@@ -13,6 +13,7 @@ each sets its own roles.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -24,6 +25,8 @@ from callcenter.store.call_records import CallRecords
 from callcenter.web.auth import TokenAuth
 from callcenter.web.errors import BadRequestError, NotFoundError
 from callcenter.web.json_api import JsonEndpoint, Reply, query_arg
+
+log = logging.getLogger(__name__)
 
 MAX_LIMIT = 1000
 
@@ -80,7 +83,12 @@ class CallsResource(Resource):
 
     async def _one(self, call_id: str) -> dict[str, Any] | None:
         live = await self._records.get(call_id)
-        settled = None if self._history is None else await self._history.call(call_id)
+        settled = None
+        if self._history is not None:
+            try:
+                settled = await self._history.call(call_id)
+            except Exception as exc:  # the database is down: the live record still answers
+                log.warning("history unavailable for GET /api/calls/%s: %s", call_id, exc)
         return _pick(settled, live)
 
     async def _recent(self, request: Request) -> Reply:
@@ -90,7 +98,12 @@ class CallsResource(Resource):
             for record in await self._records.recent(which.limit, which.before)
             if which.matches(record)
         ]
-        settled = [] if self._history is None else await self._history.calls(which)
+        settled: list[dict[str, Any]] = []
+        if self._history is not None:
+            try:
+                settled = await self._history.calls(which)
+            except Exception as exc:  # the database is down: recent live records still answer
+                log.warning("history unavailable for GET /api/calls: %s", exc)
         by_id: dict[str, dict[str, Any]] = {}
         for record in settled:
             by_id[record["call_id"]] = record

@@ -11,6 +11,7 @@ slow) changes nothing.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
@@ -34,7 +35,16 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 RunBlocking = Callable[[Callable[[], T]], Deferred[T]]
 
-GROUP = "history"
+GROUP_PREFIX = "history-"
+
+
+def group_name(database_identity: str) -> str:
+    """One consumer group per history database: processes writing to the same database share
+    the work, while processes with databases of their own (each its SQLite file) each get
+    every event, so no database holds half of a call."""
+    return GROUP_PREFIX + hashlib.sha1(database_identity.encode()).hexdigest()[:16]
+
+
 EVENTS_WRITTEN = Counter(
     "callcenter_history_events_total", "Event log entries written to the history database"
 )
@@ -70,6 +80,7 @@ class HistoryConsumer:
         run_blocking: RunBlocking[Any],
         clock: IReactorTime,
         consumer: str,
+        group: str = GROUP_PREFIX + "default",
         stream: str = keys.EVENTS,
         batch: int = 200,
         claim_idle_seconds: float = 30.0,
@@ -81,6 +92,7 @@ class HistoryConsumer:
         self._run_blocking = run_blocking
         self._clock = clock
         self.consumer = consumer
+        self.group = group
         self._stream = stream
         self._batch = batch
         self._claim_idle_ms = int(claim_idle_seconds * 1000)
@@ -137,7 +149,7 @@ class HistoryConsumer:
 
     async def _create_group(self) -> None:
         try:
-            await self._client.xgroup_create(self._stream, GROUP, id="0", mkstream=True)
+            await self._client.xgroup_create(self._stream, self.group, id="0", mkstream=True)
         except ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
@@ -160,7 +172,7 @@ class HistoryConsumer:
 
     async def _read(self, start: str, block: int | None) -> list[tuple[str, dict[str, str] | None]]:
         reply = await self._client.xreadgroup(
-            GROUP, self.consumer, {self._stream: start}, count=self._batch, block=block
+            self.group, self.consumer, {self._stream: start}, count=self._batch, block=block
         )
         if not reply:
             return []
@@ -170,7 +182,7 @@ class HistoryConsumer:
     async def _claim(self) -> list[tuple[str, dict[str, str] | None]]:
         """Entries a dead (or long-stuck) consumer left pending."""
         reply = await self._client.xautoclaim(
-            self._stream, GROUP, self.consumer, self._claim_idle_ms, "0-0", count=self._batch
+            self._stream, self.group, self.consumer, self._claim_idle_ms, "0-0", count=self._batch
         )
         raw: Any = reply
         claimed = [(str(i), f) for i, f in raw[1]]
@@ -193,7 +205,7 @@ class HistoryConsumer:
         EVENTS_WRITTEN.inc(len(batch))
 
     async def _ack(self, ids: list[str]) -> None:
-        await self._client.xack(self._stream, GROUP, *ids)
+        await self._client.xack(self._stream, self.group, *ids)
 
 
 def _describe(exc: Exception) -> str:

@@ -57,6 +57,15 @@ class HistoryDatabase:
     def dispose(self) -> None:
         self.engine.dispose()
 
+    @property
+    def identity(self) -> str:
+        """Which database this is, whatever the credentials or driver options: the SQLite
+        file's absolute path, or the server, port and database name."""
+        url = sa.make_url(self.url)
+        if self.dialect == "sqlite":
+            return f"sqlite:{Path(url.database or ':memory:').resolve()}"
+        return f"{self.dialect}://{url.host}:{url.port or ''}/{url.database}"
+
     def redacted_url(self) -> str:
         return sa.make_url(self.url).render_as_string(hide_password=True)
 

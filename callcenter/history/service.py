@@ -16,7 +16,7 @@ from twisted.internet.defer import Deferred
 from twisted.internet.threads import deferToThreadPool
 from twisted.python.threadpool import ThreadPool
 
-from callcenter.history.consumer import HistoryConsumer
+from callcenter.history.consumer import HistoryConsumer, group_name
 from callcenter.history.database import HistoryDatabase
 from callcenter.history.queries import CallFilter, HistoryQueries
 from callcenter.history.writer import HistoryWriter
@@ -48,6 +48,7 @@ class HistoryService:
             self.run,
             reactor,
             consumer_name,
+            group=group_name(database.identity),
             claim_idle_seconds=claim_idle_seconds,
         )
 
@@ -76,6 +77,16 @@ class HistoryService:
         await Deferred.fromFuture(asyncio.ensure_future(self._client.aclose()))
         self._threads.stop()
         self.database.dispose()
+
+    def health(self) -> dict[str, Any]:
+        """For ``/healthz``: is the consumer writing, and how much it has written."""
+        consumer = self.consumer
+        return {
+            "healthy": consumer.healthy,
+            "events_written": consumer.written,
+            "failures": consumer.failures,
+            "database": self.database.redacted_url(),
+        }
 
     # --- reads for the API -----------------------------------------------------------------
 

@@ -829,6 +829,10 @@ class SipProxy:
             if dialog.state is OutboundState.ANSWERED:
                 dialog.state = OutboundState.CONFIRMED
             self._forward_to(request, dialog.agent, dialog.agent.transport.upper())
+        elif dialog.agent is not None and request.to_tag is not None:
+            # The ACK of a re-INVITE the agent's phone sent (hold, resume): without it the
+            # worker keeps that INVITE open and refuses the next one (500).
+            self._forward_to(request, Flow("udp", dialog.worker), "UDP")
         else:
             self.stats.dropped += 1
 

@@ -69,6 +69,7 @@ def agent_main(args: argparse.Namespace) -> int:
         "ended": False,
         "local_hangup": False,
         "responded": False,
+        "hold": "no",  # no → held → resumed (--hold)
     }
     keep: dict[str, Any] = {}  # recorder/player/extra calls: they must outlive the media
 
@@ -204,6 +205,16 @@ def agent_main(args: argparse.Namespace) -> int:
                     else pj.PJSUA_DTMF_METHOD_RFC2833
                 )
                 call.sendDtmf(dtmf)
+            if args.hold is not None and not state["local_hangup"]:
+                talked = now - answered_at
+                if state["hold"] == "no" and talked >= args.hold[0]:
+                    state["hold"] = "held"
+                    call.setHold(pj.CallOpParam())
+                elif state["hold"] == "held" and talked >= args.hold[1]:
+                    state["hold"] = "resumed"
+                    resume = pj.CallOpParam(True)  # default call settings: audio kept
+                    resume.opt.flag = pj.PJSUA_CALL_UNHOLD
+                    call.reinvite(resume)
             if now - answered_at >= args.duration and not state["local_hangup"]:
                 state["local_hangup"] = True
                 call.hangup(pj.CallOpParam())

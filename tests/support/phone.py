@@ -217,6 +217,7 @@ def start_agent_phone(
     username: str = "agent1",
     password: str = "",
     dtmf: Sequence[DtmfStep] = (),
+    hold: tuple[float, float] | None = None,
 ) -> RunningPhone:
     """Start an agent softphone on ``127.0.0.1:port``; call ``wait_ready`` before dialling it.
 
@@ -224,6 +225,8 @@ def start_agent_phone(
     with this error code after ``answer_after`` seconds instead. ``wait``: how long it waits for
     a call. ``register``: the front's URI (``sip:127.0.0.1:5060``) to REGISTER to as
     ``username`` with ``password`` (digest). The played WAV loops while the call lasts.
+    ``hold``: (from, until) seconds after answering during which the phone holds the call
+    (re-INVITE ``sendonly``, then a re-INVITE that resumes it).
     """
     args = [sys.executable, "-m", "tests.support.phone", "--agent", "--port", str(port)]
     args += ["--duration", str(duration), "--wait", str(wait)]
@@ -239,6 +242,8 @@ def start_agent_phone(
         args += ["--register", register, "--username", username, "--password", password]
     for at, digits, method in dtmf:
         args += ["--dtmf", f"{at}:{digits}:{method}"]
+    if hold is not None:
+        args += ["--hold", str(hold[0]), str(hold[1])]
     return RunningPhone(args, timeout=wait + duration + 30.0)
 
 
@@ -317,6 +322,9 @@ def _phone_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--register")
     parser.add_argument("--username", default="agent1")
     parser.add_argument("--password", default="")
+    parser.add_argument(
+        "--hold", type=float, nargs=2, metavar=("AT", "UNTIL"), help="agent: hold from AT to UNTIL"
+    )
     args = parser.parse_args(argv)
     if args.agent:
         from tests.support.agent_phone import agent_main

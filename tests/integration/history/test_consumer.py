@@ -9,6 +9,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest_twisted
@@ -20,7 +21,7 @@ from twisted.internet.task import deferLater
 
 from callcenter.aio import as_deferred
 from callcenter.domain.history import CallSummary
-from callcenter.history.consumer import GROUP
+from callcenter.history.consumer import group_name
 from callcenter.history.database import HistoryDatabase
 from callcenter.history.service import HistoryService
 from callcenter.history.tables import call_events, calls
@@ -139,7 +140,7 @@ async def test_two_consumers_write_each_event_once(
         total = await as_deferred(append(client, ids))
         await eventually(lambda: finished_calls(history_url) == len(ids))
         await eventually(lambda: one.consumer.written + two.consumer.written == total)
-        pending = await on_redis(client.xpending(keys.EVENTS, GROUP))
+        pending = await on_redis(client.xpending(keys.EVENTS, one.consumer.group))
     assert stored_events(history_url) == total
     assert sorted(finished) == sorted(ids)  # every call's end handled once, by one process
     assert one.consumer.written + two.consumer.written == total
@@ -161,11 +162,12 @@ async def test_a_replayed_event_is_stored_once(history_url: str, redis_server: R
 async def test_events_a_crashed_consumer_took_are_written_by_another(
     history_url: str, redis_server: RedisServer
 ) -> None:
+    group = group_name(HistoryDatabase(history_url).identity)
     async with redis_client(redis_server) as client:
-        await on_redis(client.xgroup_create(keys.EVENTS, GROUP, id="0", mkstream=True))
+        await on_redis(client.xgroup_create(keys.EVENTS, group, id="0", mkstream=True))
         total = await as_deferred(append(client, ["c1", "c2"]))
         # A consumer that read everything then died before writing (no ack).
-        taken = await on_redis(client.xreadgroup(GROUP, "crashed", {keys.EVENTS: ">"}, count=100))
+        taken = await on_redis(client.xreadgroup(group, "crashed", {keys.EVENTS: ">"}, count=100))
         assert len(taken[0][1]) == total
         async with consuming(history_url, redis_server.url, claim_idle=1.0):
             await eventually(lambda: finished_calls(history_url) == 2)
@@ -207,3 +209,23 @@ async def test_a_redis_outage_loses_nothing(history_url: str, redis_server: Redi
             await as_deferred(append(client, ["c2"]))
         await eventually(lambda: finished_calls(history_url) == 2)
     assert stored_events(history_url) == 12
+
+
+@pytest_twisted.ensureDeferred
+async def test_processes_with_databases_of_their_own_each_get_every_event(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    """Two services on one Redis, each with its own SQLite file (the default): each database
+    gets whole calls, none half of one."""
+    urls = [f"sqlite:///{tmp_path / name}.sqlite3" for name in ("a", "b")]
+    ids = [f"c{n}" for n in range(10)]
+    async with (
+        redis_client(redis_server) as client,
+        consuming(urls[0], redis_server.url) as one,
+        consuming(urls[1], redis_server.url) as two,
+    ):
+        assert one.consumer.group != two.consumer.group
+        total = await as_deferred(append(client, ids))
+        for url in urls:
+            await eventually(lambda url=url: finished_calls(url) == len(ids))  # type: ignore[misc]
+            assert stored_events(url) == total

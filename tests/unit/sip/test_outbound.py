@@ -137,6 +137,26 @@ def test_ringing_answer_ack_and_the_agents_bye_flow_through_us() -> None:
     assert h.proxy.dialog_count() == 1  # the caller's call is still there
 
 
+def test_the_agents_hold_reinvite_and_its_ack_reach_the_worker() -> None:
+    """A phone putting the caller on hold re-INVITEs; its ACK must reach the worker too, or
+    the worker keeps that transaction open and refuses the re-INVITE that resumes (500)."""
+    h = harness()
+    fwd = offered(h)
+    h.deliver(AGENT, answer(fwd, 200, to_tag="agent-tag"))
+    h.deliver(WORKER_FLOW, worker_request("ACK", 10, "z9hG4bK-leg-ack"))
+    h.network.take()
+    h.deliver(AGENT, agent_request("INVITE", 2, "z9hG4bK-agent-hold"))
+    sent = h.network.take()
+    reinvite = next(m for f, m in sent if f == WORKER_FLOW)
+    assert isinstance(reinvite, SipRequest) and reinvite.method == "INVITE"
+    h.deliver(WORKER_FLOW, answer(reinvite, 200))
+    ok = h.network.take_one(AGENT)
+    assert isinstance(ok, SipResponse) and ok.status == 200
+    h.deliver(AGENT, agent_request("ACK", 2, "z9hG4bK-agent-hold-ack"))
+    ack = h.network.take_one(WORKER_FLOW)
+    assert isinstance(ack, SipRequest) and ack.method == "ACK" and ack.cseq.number == 2
+
+
 def test_the_workers_bye_goes_to_the_agent() -> None:
     h = harness()
     fwd = offered(h)
