@@ -122,8 +122,9 @@ class CallsResource(Resource):
 def _pick(settled: dict[str, Any] | None, live: dict[str, Any] | None) -> dict[str, Any] | None:
     """The history's record once it has the call's end; the live one until then."""
     if settled is not None and (settled.get("finalized") or live is None):
-        if live is not None:  # the IVR's variables are only in the live record
-            settled["variables"] = live.get("variables", {})
+        if live is not None:  # the live record's own fields, exactly as it has always had them
+            settled.update(live)
+            settled["source"] = "history"
         return settled
     if live is not None:
         live.setdefault("source", "live")

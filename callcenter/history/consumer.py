@@ -86,6 +86,7 @@ class HistoryConsumer:
         claim_idle_seconds: float = 30.0,
         block_ms: int = 1000,
         max_backoff: float = 10.0,
+        forget_idle_seconds: float = 3600.0,
     ) -> None:
         self._client = client
         self._writer = writer
@@ -98,6 +99,8 @@ class HistoryConsumer:
         self._claim_idle_ms = int(claim_idle_seconds * 1000)
         self._block_ms = block_ms
         self._max_backoff = max_backoff
+        self._forget_idle_ms = int(forget_idle_seconds * 1000)
+        self._next_forget = 0.0
         self._running = False
         self._idle_stops = False  # stopping: end at the first empty read
         self._loop: Deferred[None] | None = None
@@ -162,6 +165,9 @@ class HistoryConsumer:
         if not entries and time.monotonic() >= self._next_claim:
             entries = await as_deferred(self._claim())
             self._next_claim = time.monotonic() + min(5.0, self._claim_idle_ms / 2000)
+        if not entries and time.monotonic() >= self._next_forget:
+            await as_deferred(self._forget_departed())
+            self._next_forget = time.monotonic() + min(60.0, self._forget_idle_ms / 2000)
         if not entries:
             block = 100 if self._idle_stops else self._block_ms
             entries = await as_deferred(self._read(">", block=block))
@@ -178,6 +184,16 @@ class HistoryConsumer:
             return []
         raw: Any = reply[0][1] if isinstance(reply, list) else reply[self._stream][0]
         return [(str(entry_id), fields) for entry_id, fields in raw]
+
+    async def _forget_departed(self) -> None:
+        """Each start joins under a new name: names of processes long gone with nothing
+        pending are removed from the group so it does not grow with every restart."""
+        consumers: Any = await self._client.xinfo_consumers(self._stream, self.group)
+        for consumer in consumers:
+            name = str(consumer["name"])
+            idle = int(consumer.get("inactive", consumer["idle"]))
+            if name != self.consumer and consumer["pending"] == 0 and idle > self._forget_idle_ms:
+                await self._client.xgroup_delconsumer(self._stream, self.group, name)
 
     async def _claim(self) -> list[tuple[str, dict[str, str] | None]]:
         """Entries a dead (or long-stuck) consumer left pending."""

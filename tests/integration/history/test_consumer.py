@@ -97,12 +97,17 @@ async def eventually(check: Callable[[], bool], timeout: float = 30.0) -> None:
 
 @asynccontextmanager
 async def consuming(
-    url: str, redis_url: str, finished: list[str] | None = None, claim_idle: float = 30.0
+    url: str,
+    redis_url: str,
+    finished: list[str] | None = None,
+    claim_idle: float = 30.0,
+    forget_idle: float = 3600.0,
 ) -> AsyncIterator[HistoryService]:
     service = HistoryService(
         HistoryDatabase(url), redis_url, reactor, uuid.uuid4().hex, claim_idle_seconds=claim_idle
     )
     service.consumer._max_backoff = 0.5  # quick retries in tests
+    service.consumer._forget_idle_ms = int(forget_idle * 1000)
 
     def listener(_: Connection, summary: CallSummary) -> None:
         if finished is not None:
@@ -169,9 +174,17 @@ async def test_events_a_crashed_consumer_took_are_written_by_another(
         # A consumer that read everything then died before writing (no ack).
         taken = await on_redis(client.xreadgroup(group, "crashed", {keys.EVENTS: ">"}, count=100))
         assert len(taken[0][1]) == total
-        async with consuming(history_url, redis_server.url, claim_idle=1.0):
+        async with consuming(history_url, redis_server.url, claim_idle=1.0, forget_idle=1.0) as s:
             await eventually(lambda: finished_calls(history_url) == 2)
             await eventually(lambda: stored_events(history_url) == total)
+            # The crashed consumer, with nothing pending any more, leaves the group.
+            deadline = time.monotonic() + 20
+            names: list[str] = ["crashed"]
+            while "crashed" in names and time.monotonic() < deadline:
+                await deferLater(reactor, 0.2)
+                consumers = await on_redis(client.xinfo_consumers(keys.EVENTS, group))
+                names = [str(c["name"]) for c in consumers]
+            assert names == [s.consumer.consumer]
 
 
 @pytest_twisted.ensureDeferred
