@@ -285,9 +285,10 @@ def test_scripted_calls_give_the_hand_computed_figures(
     c_phone = start_phone(uri, duration=3.0)
     c = _newest_call(service, known)
     c_phone.wait()
-    # A: ann answers after ~1 s of ringing (within the 4 s threshold); talks ~12 s.
+    # A: ann answers after ~1 s of ringing (within the 4 s threshold); talks ~16 s, so ann
+    # is still busy when B is answered.
     _login(service, "ann")
-    a_phone = start_phone(uri, duration=14.0)
+    a_phone = start_phone(uri, duration=18.0)
     a = _newest_call(service, known)
     service.wait_call(a, lambda r: r["connected_at"] is not None)
     # B: ann is busy and bob logged out: B waits; bob logs in after ~5 s (over the threshold).
