@@ -1,8 +1,8 @@
 """Audio taps: a conference-bridge port whose audio travels to another media worker and back.
 
 A supervisor's call can land on any worker, while the conversation it monitors sits on the
-worker that holds caller and agent (usually full: 4 calls). So a monitor session is two taps
-with the same id, one in each worker, sending each other 20 ms frames of 8 kHz 16-bit mono
+worker that holds caller and agent (usually full: 4 calls). So a monitor session is two tap
+ends, one in each worker, sending each other 20 ms frames of 8 kHz 16-bit mono
 PCM over loopback UDP. In each worker the tap is an ordinary bridge port: what the bridge
 mixes for it (the calls in ``listen_to``) goes to the peer, and what the peer sends is played
 to the calls in ``talk_to``. The same path serves a supervisor on the conversation's own
@@ -13,16 +13,15 @@ reader thread receives datagrams. Both only touch the port's frame queue (a ``de
 appends and pops are atomic) and counters; every pjsua2 call (create, connect, destroy) stays
 on the worker's main thread.
 
-Datagram: one byte with the receiving tap's id length, that id (ASCII), then the PCM frame.
+The datagram format and the playout queue are in :mod:`callcenter.media.tap_audio`.
 The two ends have distinct ids (a session's ``<id>-c`` and ``<id>-s``), so both may sit in
 one worker.
 
--*- test-case-name: tests.integration.media.test_tap -*-
+-*- test-case-name: tests.e2e.test_monitor -*-
 """
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import ctypes
 import logging
@@ -33,17 +32,17 @@ from dataclasses import dataclass
 
 import pjsua2 as pj
 
+from callcenter.media.tap_audio import (
+    BITS_PER_SAMPLE,
+    CLOCK_RATE,
+    FRAME_USEC,
+    PlayoutQueue,
+    datagram_header,
+    parse_datagram,
+)
+
 log = logging.getLogger(__name__)
 
-CLOCK_RATE = 8000
-FRAME_USEC = 20_000
-BITS_PER_SAMPLE = 16
-FRAME_BYTES = CLOCK_RATE * FRAME_USEC // 1_000_000 * BITS_PER_SAMPLE // 8  # 320
-# Playout starts (again) once this many frames wait: 40 ms absorbs a loaded machine's bursts.
-PREFILL_FRAMES = 2
-# More than this waiting (the peer's clock runs fast, or we stalled): drop the oldest, so the
-# delay stays under ~120 ms instead of growing for the whole session.
-MAX_QUEUED_FRAMES = 6
 MAX_DATAGRAM = 2048
 
 
@@ -95,27 +94,24 @@ class TapPort(pj.AudioMediaPort):  # type: ignore[misc]
         self._sock = sock
         self._header = b""
         self._peer: tuple[str, int] | None = None
-        self._frames: collections.deque[bytes] = collections.deque()
-        self._playing = False
+        self._queue = PlayoutQueue()
         self.tap_id = ""
-        self.sent = self.received = self.underruns = self.dropped = 0
+        self.sent = 0
         fmt = pj.MediaFormatAudio()
         fmt.init(pj.PJMEDIA_FORMAT_PCM, CLOCK_RATE, 1, FRAME_USEC, BITS_PER_SAMPLE)
         self.createPort(f"tap{number}", fmt)
 
     def attach(self, tap_id: str, peer: tuple[str, int], peer_tap: str) -> None:
-        self.sent = self.received = self.underruns = self.dropped = 0
-        self._frames.clear()
-        self._playing = False
+        self.sent = 0
+        self._queue.reset()
         self.tap_id = tap_id
-        self._header = bytes([len(peer_tap)]) + peer_tap.encode("ascii")
+        self._header = datagram_header(peer_tap)
         self._peer = peer
 
     def detach(self) -> None:
         self._peer = None
         self.tap_id = ""
-        self._frames.clear()
-        self._playing = False
+        self._queue.reset()
 
     # Media clock thread: the bridge's mix of what is connected to us.
     def onFrameReceived(self, frame: pj.MediaFrame) -> None:  # noqa: N802 (pjsua2 API)
@@ -128,34 +124,23 @@ class TapPort(pj.AudioMediaPort):  # type: ignore[misc]
 
     # Media clock thread: our contribution to the bridge.
     def onFrameRequested(self, frame: pj.MediaFrame) -> None:  # noqa: N802
-        frames = self._frames
-        if not self._playing and len(frames) >= PREFILL_FRAMES:
-            self._playing = True
-        if self._playing and frames:
-            data = frames.popleft()
-            frame.type = pj.PJMEDIA_FRAME_TYPE_AUDIO
-            frame.buf = pj.ByteVector(data)
-            frame.size = len(data)
+        data = self._queue.pop()
+        if data is None:
+            frame.type = pj.PJMEDIA_FRAME_TYPE_NONE
+            frame.size = 0
             return
-        if self._playing:  # ran dry: count it, and buffer again before playing on
-            self.underruns += 1
-            self._playing = False
-        frame.type = pj.PJMEDIA_FRAME_TYPE_NONE
-        frame.size = 0
+        frame.type = pj.PJMEDIA_FRAME_TYPE_AUDIO
+        frame.buf = pj.ByteVector(data)
+        frame.size = len(data)
 
     # Reader thread.
     def feed(self, pcm: bytes) -> None:
-        if len(pcm) != FRAME_BYTES or self._peer is None:
-            return
-        self.received += 1
-        if len(self._frames) >= MAX_QUEUED_FRAMES:
-            with contextlib.suppress(IndexError):
-                self._frames.popleft()
-                self.dropped += 1
-        self._frames.append(pcm)
+        if self._peer is not None:
+            self._queue.push(pcm)
 
     def counters(self) -> TapCounters:
-        return TapCounters(self.sent, self.received, self.underruns, self.dropped)
+        q = self._queue
+        return TapCounters(self.sent, q.received, q.underruns, q.dropped)
 
 
 class TapHub:
@@ -215,10 +200,10 @@ class TapHub:
                 continue
             except OSError:
                 return
-            if not data:
+            parsed = parse_datagram(data)
+            if parsed is None:
                 continue
-            size = data[0]
-            port = self._open.get(data[1 : 1 + size].decode("ascii", "replace"))
+            port = self._open.get(parsed[0])
             if port is not None:
-                port.feed(data[1 + size :])
+                port.feed(parsed[1])
             port = None  # never hold a port here: see ``close``
