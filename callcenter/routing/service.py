@@ -413,7 +413,12 @@ class RoutingService:
 
     async def _sweep_async(self) -> None:
         now = self._now()
-        queued = [s.call_id for s in self._sessions.values() if s.record.outcome == "queued"]
+        # Most urgent first (priority, then wait): an agent freed while the sweep runs goes to
+        # the call that ranks first, as it would through its own match, not to whichever
+        # caller happens to come first in this process's table.
+        records = [s.record for s in self._sessions.values() if s.record.outcome == "queued"]
+        records.sort(key=lambda r: (-(r.priority or 0), r.queued_at or 0.0, r.call_id))
+        queued = [record.call_id for record in records]
         ringing = {offer.call_id for offer in self.offers.values()}
         for waiting in list(self._entering.values()):
             await self._enqueue(waiting)
