@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 PAGE = 1000
 BLOCK_MS = 1000
 RETRY_SECONDS = 1.0
+#: How often queue membership (occupancy per queue) is re-read: supervisors edit it live.
+MEMBERS_SECONDS = 30.0
 
 
 def entry_of(fields: Mapping[str, Any]) -> LogEntry | None:
@@ -67,6 +69,7 @@ class KpiFeed:
         self.current = False
         self.entries = 0
         self.outages = 0
+        self.members_read_at = float("-inf")
 
     def start(self) -> None:
         self._task = asyncio.ensure_future(self._run())
@@ -120,10 +123,22 @@ class KpiFeed:
             if not self.current:
                 log.info("KPI feed: Redis is back; following from %s", self.last_id)
                 self.current = True
+            if self._clock() - self.members_read_at >= MEMBERS_SECONDS:
+                await self._read_members()
             for _, rows in got or []:
                 for entry_id, fields in rows:
                     self._take(fields)
                     self.last_id = str(entry_id)
+
+    async def _read_members(self) -> None:
+        """Each queue's member agents as routing has them (config plus runtime edits)."""
+        queues = self.book.queues
+        async with self._client.pipeline(transaction=False) as pipe:
+            for queue in queues:
+                pipe.smembers(keys.queue_members(queue))
+            found: list[Any] = await pipe.execute()
+        self.book.set_members({q: {str(a) for a in m} for q, m in zip(queues, found, strict=True)})
+        self.members_read_at = self._clock()
 
     def _take(self, fields: Mapping[str, Any]) -> None:
         entry = entry_of(fields)

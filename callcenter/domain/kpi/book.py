@@ -129,6 +129,10 @@ class KpiBook:
     def targets(self, queue: str) -> QueueTargets:
         return self._targets.get(queue) or QueueTargets()
 
+    def set_members(self, members: Mapping[str, Collection[str]]) -> None:
+        """Queue → member agents (occupancy per queue), e.g. after a runtime edit."""
+        self._members = {q: frozenset(a) for q, a in members.items()}
+
     @property
     def queues(self) -> list[str]:
         """Configured queues, and any other queue seen in the facts, sorted."""

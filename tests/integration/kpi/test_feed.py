@@ -9,6 +9,7 @@ import pytest
 
 from callcenter.domain.kpi import Window
 from callcenter.kpi.feed import KpiFeed
+from callcenter.store import keys
 from callcenter.store.link import RedisLink
 from tests.integration.agents.kit import in_task
 from tests.integration.kpi.kit import add, new_book, until
@@ -28,6 +29,15 @@ async def test_the_feed_reads_today_then_follows_and_survives_an_outage(
     await add(client, "call.connected", "c1", now - 88, agent="ann", wait=12.0)
     await add(client, "call.queued", "c2", now - 80, queue="support")
     await add(client, "call.ended", "c2", now - 77, outcome="abandoned", by="caller")
+    # Occupancy per queue is over the members routing has (a supervisor moved ann out).
+    await client.sadd(keys.queue_members("support"), "bob")
+    for agent, status, previous, at in (
+        ("ann", "available", "offline", now - 100),
+        ("bob", "available", "offline", now - 100),
+        ("bob", "on-call", "reserved", now - 50),
+    ):
+        data = {"agent": agent, "status": status, "previous": previous, "since": at}
+        await add(client, "agent.state", "", at, call="x", queue="support", **data)
     feed = KpiFeed(client, new_book())
     feed.start()
     try:
@@ -43,6 +53,9 @@ async def test_the_feed_reads_today_then_follows_and_survives_an_outage(
         assert k.service_level == pytest.approx(1 / (1 + 2 - 1))  # 0.5
         assert k.asa_seconds == pytest.approx(12.0)
         assert feed.current
+        await until(lambda: feed.members_read_at > 0)
+        k = feed.book.queue_kpis("support", Window.HOUR, now)
+        assert k.occupancy == pytest.approx(50 / 100)  # bob: 50 s on-call of 100 s; not ann
 
         redis_server.stop()
         await until(lambda: not feed.current)
