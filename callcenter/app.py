@@ -321,7 +321,7 @@ class CallCenter:
         pool = self.reactor.getThreadPool()
 
         def save(finished: recording_files.Finished) -> Deferred[dict[str, Any]]:
-            url = audio_url(finished.call_id)
+            url = audio_url(finished.call_id, finished.leg)
             return deferToThreadPool(
                 self.reactor, pool, recording_files.save, directory, finished, url
             )
@@ -335,6 +335,7 @@ class CallCenter:
             save,
             time.time,
             codes=(config.recording.pause_code, config.recording.resume_code),
+            ivr_leg=config.recording.ivr_leg,
             sizes=lambda paths: deferToThreadPool(self.reactor, pool, track_sizes, paths),
         )
         self.recordings.start()
@@ -385,6 +386,7 @@ class CallCenter:
                 offer.call_id, offer.leg, caller, offer.agent_id, offer.queue
             )
             self.routing.on_agent_digit = recordings.agent_digit
+            self.calls.on_answered = recordings.call_answered
         self.calls.on_queued = self.routing.call_queued
         self.calls.on_call_ended = self.routing.call_ended
         self.agents = AgentsService(

@@ -215,6 +215,7 @@ class RecordingConfig:
     )
     pause_code: str = "*1"  # pressed by the agent during the conversation (card numbers)
     resume_code: str = "*2"
+    ivr_leg: bool = False  # also record each call's IVR part (<call-id>.ivr.wav)
 
     @property
     def spool_dir(self) -> Path:

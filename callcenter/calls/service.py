@@ -104,6 +104,8 @@ class CallService:
         self.on_queued: Callable[[CallSession, EnterQueue], None] | None = None
         self.on_call_ended: Callable[[str], None] | None = None
         self.feature_codes: FeatureCodeDesk | None = None  # agents dialling *40 and friends
+        # Recording's hook: a caller reached its IVR (call id, caller's number).
+        self.on_answered: Callable[[str, str], None] | None = None
         self.monitoring: MonitorAdmission | None = None  # supervisors dialling *50<agent>…
         self.stopping = False
         self.rejected: dict[int, int] = {}
@@ -233,6 +235,11 @@ class CallService:
             session.incoming()
         elif kind == "answered":
             session.media_answered()
+            desk = self.feature_codes
+            if self.on_answered is not None and not (
+                desk is not None and desk.is_feature_code(session.record.did)
+            ):
+                self.on_answered(session.call_id, session.record.caller)
         elif kind == "dtmf":
             session.digit(str(event["digit"]), str(event.get("method", "rfc4733")))
         elif kind == "play_done":

@@ -67,9 +67,15 @@ def day_directory(at: float) -> str:
     return datetime.fromtimestamp(at, UTC).strftime("%Y/%m/%d")
 
 
-def relative_path(call_id: str, started_at: float) -> str:
-    """Where a recording goes under the recordings directory."""
-    return f"{day_directory(started_at)}/{file_stem(call_id)}.wav"
+IVR = "ivr"
+CONVERSATION = "conversation"
+
+
+def relative_path(call_id: str, started_at: float, leg: str = CONVERSATION) -> str:
+    """Where a recording goes under the recordings directory: ``<call-id>.wav`` for the
+    conversation with the agent, ``<call-id>.ivr.wav`` for the IVR part of the call."""
+    suffix = ".ivr" if leg == IVR else ""
+    return f"{day_directory(started_at)}/{file_stem(call_id)}{suffix}.wav"
 
 
 @dataclass

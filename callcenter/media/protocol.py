@@ -256,6 +256,27 @@ class Record:
 
 
 @dataclass(frozen=True)
+class RecordIvr:
+    """Record one call on its own while the IVR serves it: ``left_file`` gets what the ``leg``
+    call says, ``right_file`` what is played to it (prompts, music on hold). ``call`` names
+    the recording in ``record_started``/``recorded``; it stops with ``stop_record`` (when the
+    caller is bridged to an agent) or when the call ends."""
+
+    name: ClassVar[str] = "record_ivr"
+    call: str
+    leg: str
+    left_file: str
+    right_file: str
+
+    def __post_init__(self) -> None:
+        for path in (self.left_file, self.right_file):
+            if not path.startswith("/"):
+                raise ProtocolError("record_ivr: files must be absolute paths")
+        if self.left_file == self.right_file:
+            raise ProtocolError("record_ivr: 'left_file' and 'right_file' must differ")
+
+
+@dataclass(frozen=True)
 class PauseRecord:
     """Mute a recording: both files keep running with silence (its length is kept)."""
 
@@ -308,6 +329,7 @@ Command = (
     | TapSet
     | TapClose
     | Record
+    | RecordIvr
     | PauseRecord
     | ResumeRecord
     | StopRecord
@@ -596,6 +618,13 @@ def to_dict(message: Command | Event) -> dict[str, Any]:
             )
         elif isinstance(message, TapClose):
             out["tap"] = message.tap
+        elif isinstance(message, RecordIvr):
+            out.update(
+                call=message.call,
+                leg=message.leg,
+                left_file=message.left_file,
+                right_file=message.right_file,
+            )
         elif isinstance(message, Record):
             out.update(
                 call=message.call,
@@ -795,6 +824,12 @@ _COMMAND_DECODERS: dict[str, Callable[[Mapping[str, Any]], Command]] = {
         right=_str(o, "right", "record"),
         left_file=_str(o, "left_file", "record"),
         right_file=_str(o, "right_file", "record"),
+    ),
+    "record_ivr": lambda o: RecordIvr(
+        call=_str(o, "call", "record_ivr"),
+        leg=_str(o, "leg", "record_ivr"),
+        left_file=_str(o, "left_file", "record_ivr"),
+        right_file=_str(o, "right_file", "record_ivr"),
     ),
     "pause_record": lambda o: PauseRecord(call=_str(o, "call", "pause_record")),
     "resume_record": lambda o: ResumeRecord(call=_str(o, "call", "resume_record")),

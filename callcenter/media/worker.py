@@ -95,7 +95,7 @@ class Recording:
     disconnected pause would shorten the file; a muted one keeps its length as silence."""
 
     left: str  # the caller's call id
-    right: str  # the agent leg's id
+    right: str  # the agent leg's id; "" for an IVR recording (right: what is played to left)
     left_file: str
     right_file: str
     recorders: list[pj.AudioMediaRecorder]
@@ -149,6 +149,7 @@ class Worker:
             protocol.TapSet: self._tap_set,
             protocol.TapClose: self._tap_close,
             protocol.Record: self._record,
+            protocol.RecordIvr: self._record_ivr,
             protocol.PauseRecord: self._pause_record,
             protocol.ResumeRecord: self._resume_record,
             protocol.StopRecord: self._stop_record,
@@ -266,6 +267,9 @@ class Worker:
         else:
             player.createPlaylist(list(cmd.files), cmd.token[:32], options)
         player.startTransmit(leg.audio)
+        for recording in self.recordings.values():
+            if recording.left == cmd.call and not recording.right:  # IVR recording: prompts
+                player.startTransmit(recording.recorders[1])
         leg.playback = player
 
     def _stop_play(self, cmd: protocol.StopPlay) -> None:
@@ -441,17 +445,7 @@ class Worker:
         for name, leg in zip((cmd.left, cmd.right), legs, strict=True):
             if leg.audio is None:
                 raise CommandError(f"call {name!r} has no active audio")
-        if 2 * (len(self.recordings) + 1) > MAX_RECORDERS:
-            raise CommandError(f"no recorder left ({MAX_RECORDERS} per worker)")
-        recorders: list[pj.AudioMediaRecorder] = []
-        for path in (cmd.left_file, cmd.right_file):
-            recorder = pj.AudioMediaRecorder()
-            try:
-                recorder.createRecorder(path)
-            except Exception as exc:
-                recorders.clear()
-                raise CommandError(f"cannot record to {path}: {describe_error(exc)}") from None
-            recorders.append(recorder)
+        recorders = self._recorders((cmd.left_file, cmd.right_file))
         # Back to back, in one step of this thread: the two files start within a frame.
         for leg, recorder in zip(legs, recorders, strict=True):
             assert leg.audio is not None
@@ -461,6 +455,36 @@ class Worker:
         )
         log.info("recording %s (%s | %s)", cmd.call, cmd.left, cmd.right)
         self.events.send(protocol.RecordStarted(call=cmd.call))
+
+    def _record_ivr(self, cmd: protocol.RecordIvr) -> None:
+        if cmd.call in self.recordings:
+            raise CommandError(f"recording {cmd.call!r} is already running")
+        leg = self._leg(cmd.leg)
+        if leg.audio is None:
+            raise CommandError(f"call {cmd.leg!r} has no active audio")
+        recorders = self._recorders((cmd.left_file, cmd.right_file))
+        leg.audio.startTransmit(recorders[0])
+        if leg.playback is not None:  # a prompt already playing (the greeting)
+            leg.playback.startTransmit(recorders[1])
+        self.recordings[cmd.call] = Recording(
+            cmd.leg, "", cmd.left_file, cmd.right_file, recorders, time.monotonic()
+        )
+        log.info("recording %s (IVR of %s)", cmd.call, cmd.leg)
+        self.events.send(protocol.RecordStarted(call=cmd.call))
+
+    def _recorders(self, paths: tuple[str, str]) -> list[pj.AudioMediaRecorder]:
+        if 2 * (len(self.recordings) + 1) > MAX_RECORDERS:
+            raise CommandError(f"no recorder left ({MAX_RECORDERS} per worker)")
+        recorders: list[pj.AudioMediaRecorder] = []
+        for path in paths:
+            recorder = pj.AudioMediaRecorder()
+            try:
+                recorder.createRecorder(path)
+            except Exception as exc:
+                recorders.clear()
+                raise CommandError(f"cannot record to {path}: {describe_error(exc)}") from None
+            recorders.append(recorder)
+        return recorders
 
     def _recording(self, name: str) -> Recording:
         recording = self.recordings.get(name)

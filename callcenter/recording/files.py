@@ -25,7 +25,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from callcenter.domain.recording import day_directory, file_stem, interleave, relative_path
+from callcenter.domain.recording import (
+    CONVERSATION,
+    IVR,
+    day_directory,
+    file_stem,
+    interleave,
+    relative_path,
+)
 
 # A mono file may end this much short of the time its recorder ran (the last frames of a
 # hang-up) before it counts as cut short (disk full, write error).
@@ -51,6 +58,7 @@ class Finished:
     right_file: Path  # the agent
     seconds: float  # how long the recorders ran
     pauses: list[dict[str, Any]] = field(default_factory=list)
+    leg: str = CONVERSATION  # or IVR: caller left, what the IVR played to it right
 
 
 def read_pcm(path: Path) -> tuple[bytes, int]:
@@ -87,7 +95,8 @@ def save(directory: Path, finished: Finished, url: str) -> dict[str, Any]:
     right, right_rate = read_pcm(finished.right_file)
     if rate != right_rate:
         raise RecordingError(f"the two tracks differ in rate ({rate} and {right_rate} Hz)")
-    for name, track in (("caller", left), ("agent", right)):
+    right_name = "prompts" if finished.leg == IVR else "agent"
+    for name, track in (("caller", left), (right_name, right)):
         got = len(track) / 2 / rate
         if got < finished.seconds - SHORTFALL_TOLERANCE_SECONDS:
             raise RecordingError(
@@ -95,7 +104,7 @@ def save(directory: Path, finished: Finished, url: str) -> dict[str, Any]:
                 "(disk full or write error)"
             )
     stereo = interleave(left, right)
-    relative = relative_path(finished.call_id, finished.started_at)
+    relative = relative_path(finished.call_id, finished.started_at, finished.leg)
     target = directory / relative
     duration = round(len(stereo) / 4 / rate, 3)
     try:
@@ -104,9 +113,10 @@ def save(directory: Path, finished: Finished, url: str) -> dict[str, Any]:
         sidecar = {
             "version": SIDECAR_VERSION,
             "call_id": finished.call_id,
+            "leg": finished.leg,
             "caller": finished.caller,
-            "agent": finished.agent,
-            "queue": finished.queue,
+            "agent": finished.agent or None,
+            "queue": finished.queue or None,
             "start": round(finished.started_at, 3),
             "end": round(finished.ended_at, 3),
             "duration": duration,
@@ -114,7 +124,7 @@ def save(directory: Path, finished: Finished, url: str) -> dict[str, Any]:
             "pauses": finished.pauses,
             "file": relative,
             "url": url,
-            "channels": {"left": "caller", "right": "agent"},
+            "channels": {"left": "caller", "right": right_name},
             "sample_rate": rate,
         }
         _write_atomically(target.with_suffix(".json"), json.dumps(sidecar, indent=2).encode())
@@ -185,14 +195,14 @@ class RecordingStore:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
 
-    def sidecar_path(self, call_id: str) -> Path | None:
-        stem = file_stem(call_id)
+    def sidecar_path(self, call_id: str, leg: str = CONVERSATION) -> Path | None:
+        stem = file_stem(call_id) + (".ivr" if leg == IVR else "")
         for path in sorted(self.directory.glob(f"[0-9]*/[0-9]*/[0-9]*/{stem}.json")):
             return path
         return None
 
-    def sidecar(self, call_id: str) -> dict[str, Any] | None:
-        path = self.sidecar_path(call_id)
+    def sidecar(self, call_id: str, leg: str = CONVERSATION) -> dict[str, Any] | None:
+        path = self.sidecar_path(call_id, leg)
         if path is None:
             return None
         document = _read_sidecar(path)
@@ -200,8 +210,8 @@ class RecordingStore:
             return None
         return document
 
-    def audio_path(self, call_id: str) -> Path | None:
-        document = self.sidecar(call_id)
+    def audio_path(self, call_id: str, leg: str = CONVERSATION) -> Path | None:
+        document = self.sidecar(call_id, leg)
         if document is None:
             return None
         path = self.directory / str(document.get("file", ""))

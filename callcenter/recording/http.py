@@ -5,6 +5,8 @@
   the end of that day).
 - ``GET /api/recordings/{call_id}`` (supervisor): one sidecar.
 - ``GET /api/recordings/{call_id}/audio`` (supervisor): the stereo WAV (``audio/wav``).
+- ``GET /api/recordings/{call_id}/ivr`` and ``/ivr/audio`` (supervisor): the IVR part's
+  recording (``recording.ivr_leg``).
 - ``POST /api/calls/{call_id}/recording/pause`` and ``/resume``: a supervisor, or the agent
   token bound to the agent on the call.
 
@@ -29,6 +31,7 @@ from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request
 from twisted.web.static import File
 
+from callcenter.domain.recording import CONVERSATION, IVR
 from callcenter.recording.files import RecordingStore, day_range
 from callcenter.recording.service import RecordingService, RecordingStateError
 from callcenter.web.auth import TokenAuth, rank
@@ -53,15 +56,22 @@ class RecordingsResource(Resource):
         if path == b"":
             return self._list
         call_id = path.decode("utf-8", "replace")
-        if request.postpath == [b"audio"]:
-            return AudioDownload(self._auth, self._store, self._in_thread, call_id)
+        rest = list(request.postpath or [])
+        leg = CONVERSATION
+        if rest[:1] == [b"ivr"]:
+            leg, rest = IVR, rest[1:]
+        if rest == [b"audio"]:
+            return AudioDownload(self._auth, self._store, self._in_thread, call_id, leg)
 
         async def sidecar(_: Request) -> Reply:
-            if request.postpath:
-                raise NotFoundError("no such resource (use /api/recordings/<call id>/audio)")
-            document = await _off_reactor(self._in_thread(self._store.sidecar, call_id))
+            if rest:
+                raise NotFoundError(
+                    "no such resource (use /api/recordings/<call id>[/ivr][/audio])"
+                )
+            document = await _off_reactor(self._in_thread(self._store.sidecar, call_id, leg))
             if document is None:
-                raise NotFoundError(f"no recording of call {call_id!r}")
+                what = "IVR recording" if leg == IVR else "recording"
+                raise NotFoundError(f"no {what} of call {call_id!r}")
             return 200, document
 
         return JsonEndpoint(self._auth, {b"GET": ("supervisor", sidecar)})
@@ -113,13 +123,19 @@ class AudioDownload(Resource):
     isLeaf = True  # noqa: N815 - twisted.web API name
 
     def __init__(
-        self, auth: TokenAuth, store: RecordingStore, in_thread: InThread, call_id: str
+        self,
+        auth: TokenAuth,
+        store: RecordingStore,
+        in_thread: InThread,
+        call_id: str,
+        leg: str = CONVERSATION,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self._auth = auth
         self._store = store
         self._in_thread = in_thread
         self._call_id = call_id
+        self._leg = leg
 
     def render(self, request: Request) -> Any:
         if request.method not in (b"GET", b"HEAD"):
@@ -130,7 +146,9 @@ class AudioDownload(Resource):
             self._auth.require(header.decode("latin-1") if header else None, "supervisor")
         except ApiError as exc:
             return _error(request, exc.status, exc.error_id, exc.message)
-        found: Deferred[Path | None] = self._in_thread(self._store.audio_path, self._call_id)
+        found: Deferred[Path | None] = self._in_thread(
+            self._store.audio_path, self._call_id, self._leg
+        )
         found.addCallback(self._send, request).addErrback(self._crash, request)
         return NOT_DONE_YET
 

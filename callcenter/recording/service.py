@@ -29,7 +29,14 @@ from prometheus_client import Counter
 from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
 
-from callcenter.domain.recording import Pauses, file_stem, relative_path, should_record
+from callcenter.domain.recording import (
+    CONVERSATION,
+    IVR,
+    Pauses,
+    file_stem,
+    relative_path,
+    should_record,
+)
 from callcenter.media import protocol as media
 from callcenter.recording.files import Finished, RecordingError, check_writable
 
@@ -69,8 +76,15 @@ class RecordingStateError(Exception):
         self.status = status
 
 
-def audio_url(call_id: str) -> str:
+def audio_url(call_id: str, leg: str = CONVERSATION) -> str:
+    if leg == IVR:
+        return f"/api/recordings/{call_id}/ivr/audio"
     return f"/api/recordings/{call_id}/audio"
+
+
+def ivr_name(call_id: str) -> str:
+    """The worker's name for a call's IVR recording (the conversation's is the call id)."""
+    return f"{call_id}#ivr"
 
 
 @dataclass
@@ -86,6 +100,7 @@ class Active:
     right_file: Path
     requested_at: float
     started_at: float | None = None  # record_started
+    leg_kind: str = CONVERSATION  # or IVR (left: the caller, right: what the IVR played)
     pauses: Pauses = field(default_factory=Pauses)
     failed: bool = False  # the alarm was raised during the call (a track stopped growing)
 
@@ -116,6 +131,7 @@ class RecordingService:
         saver: Saver,
         wall_time: Callable[[], float] = time.time,
         codes: tuple[str, str] = ("*1", "*2"),
+        ivr_leg: bool = False,
         rng: random.Random | None = None,
         sizes: SizeReader | None = None,
     ) -> None:
@@ -129,6 +145,7 @@ class RecordingService:
         self._pause_code, self._resume_code = codes
         self._rng = rng or random.Random()
         self._sizes = sizes
+        self.ivr_leg = ivr_leg
         self._watching = False
         self.active: dict[str, Active] = {}
         self._digits: dict[str, str] = {}  # recent agent digits per call (feature codes)
@@ -161,9 +178,8 @@ class RecordingService:
                     continue  # over meanwhile: its end is checked by the save
                 assert active.started_at is not None
                 ran = now - active.started_at
-                for name, size in zip(
-                    ("caller", "agent"), sizes[2 * index : 2 * index + 2], strict=True
-                ):
+                names = ("caller", "prompts" if active.leg_kind == IVR else "agent")
+                for name, size in zip(names, sizes[2 * index : 2 * index + 2], strict=True):
                     held = max(0, (size or 0) - WAV_HEADER_BYTES) / BYTES_PER_SECOND
                     if held < ran - WATCH_SLACK_SECONDS:
                         active.failed = True
@@ -171,6 +187,7 @@ class RecordingService:
                             active.call_id,
                             f"the {name} track holds {held:.1f} s of {ran:.1f} s recorded "
                             "so far (disk full or write error)",
+                            active.leg_kind,
                         )
                         break
 
@@ -184,10 +201,39 @@ class RecordingService:
 
     # --- from routing ------------------------------------------------------------------
 
+    def call_answered(self, call_id: str, caller: str) -> None:
+        """A caller reached the IVR: record that part too when ``recording.ivr_leg`` is on."""
+        if not self.ivr_leg:
+            return
+        name = ivr_name(call_id)
+        stem = file_stem(call_id)
+        active = Active(
+            call_id=call_id,
+            leg="",
+            caller=caller,
+            agent="",
+            queue="",
+            left_file=(self.spool / f"{stem}.ivr.caller.wav").absolute(),
+            right_file=(self.spool / f"{stem}.ivr.prompts.wav").absolute(),
+            requested_at=self._now(),
+            leg_kind=IVR,
+        )
+        self.active[name] = active
+        try:
+            self._pool.send(
+                call_id,
+                media.RecordIvr(name, call_id, str(active.left_file), str(active.right_file)),
+            )
+        except LookupError:
+            self._fail(name, "the call left its media worker before recording started")
+
     def conversation_started(
         self, call_id: str, leg: str, caller: str, agent: str, queue: str
     ) -> None:
-        """Caller and agent are bridged: record them if the queue's policy says so."""
+        """Caller and agent are bridged: the IVR part's recording (if any) ends, and the
+        conversation is recorded if the queue's policy says so."""
+        if ivr_name(call_id) in self.active:
+            self._send(call_id, media.StopRecord(ivr_name(call_id)))
         policy = self._policies.get(queue, "always")
         if not should_record(policy, self._rng.random()):
             log.info("call %s: not recorded (queue %s: %s)", call_id, queue, policy)
@@ -231,14 +277,15 @@ class RecordingService:
 
     def calls_lost(self, call_ids: list[str]) -> None:
         for call_id in call_ids:
-            if call_id in self.active:
-                self._fail(call_id, "media worker crashed")
+            for name in (call_id, ivr_name(call_id)):
+                if name in self.active:
+                    self._fail(name, "media worker crashed")
 
     # --- pause and resume (API and feature code) ------------------------------------------
 
     def recording_of(self, call_id: str) -> Active:
         active = self.active.get(call_id)
-        if active is None:
+        if active is None or active.leg_kind != CONVERSATION:
             raise RecordingStateError(
                 "recording-not-found", 404, f"call {call_id!r} is not being recorded"
             )
@@ -277,29 +324,34 @@ class RecordingService:
         return kind == "error" and event.get("cmd") in RECORD_COMMANDS
 
     def on_event(self, event: Mapping[str, Any]) -> None:
-        call_id = str(event.get("call") or "")
-        active = self.active.get(call_id)
+        name = str(event.get("call") or "")
+        active = self.active.get(name)
         kind = event.get("ev")
         if active is None:
             log.warning("recording event for no recording: %s", dict(event))
             return
+        call_id = active.call_id
         if kind == "record_started":
             active.started_at = self._now()
-            path = relative_path(call_id, active.started_at)
-            self._events.append(
-                "recording.started", call_id, agent=active.agent, queue=active.queue, path=path
-            )
+            path = relative_path(call_id, active.started_at, active.leg_kind)
+            if active.leg_kind == IVR:
+                self._events.append("recording.ivr_started", call_id, path=path)
+            else:
+                self._events.append(
+                    "recording.started", call_id, agent=active.agent, queue=active.queue, path=path
+                )
         elif kind == "recorded":
-            self._finished(active, float(event.get("seconds", 0.0)))
-        elif event.get("cmd") == "record":
-            self._fail(call_id, f"the recorder could not start: {event.get('message')}")
+            self._finished(name, active, float(event.get("seconds", 0.0)))
+        elif event.get("cmd") in ("record", "record_ivr"):
+            self._fail(name, f"the recorder could not start: {event.get('message')}")
         else:
             log.warning("call %s: %s failed: %s", call_id, event.get("cmd"), event.get("message"))
 
-    def _finished(self, active: Active, seconds: float) -> None:
+    def _finished(self, name: str, active: Active, seconds: float) -> None:
         call_id = active.call_id
-        del self.active[call_id]
-        self._digits.pop(call_id, None)
+        del self.active[name]
+        if active.leg_kind == CONVERSATION:
+            self._digits.pop(call_id, None)
         if active.failed:  # alarmed during the call; the spool tracks are kept as they are
             log.error("call %s: recording not saved (failed during the call)", call_id)
             return
@@ -317,14 +369,16 @@ class RecordingService:
             right_file=active.right_file,
             seconds=seconds,
             pauses=[p.as_dict(ended_at) for p in active.pauses.items],
+            leg=active.leg_kind,
         )
+        saved_event = "recording.ivr_saved" if active.leg_kind == IVR else "recording.saved"
 
         def saved(sidecar: dict[str, Any]) -> None:
             self.saved += 1
             self.healthy = True
             SAVED.inc()
             self._events.append(
-                "recording.saved",
+                saved_event,
                 call_id,
                 path=sidecar["file"],
                 sha256=sidecar["sha256"],
@@ -336,22 +390,28 @@ class RecordingService:
         def failed(failure: Failure) -> None:
             error = failure.value
             reason = str(error) if isinstance(error, RecordingError) else failure.getTraceback()
-            self._alarm(call_id, reason)
+            self._alarm(call_id, reason, active.leg_kind)
 
         self._save(finished).addCallbacks(saved, failed)
 
-    def _fail(self, call_id: str, reason: str) -> None:
-        self.active.pop(call_id, None)
-        self._digits.pop(call_id, None)
-        self._alarm(call_id, reason)
+    def _fail(self, name: str, reason: str) -> None:
+        active = self.active.pop(name, None)
+        call_id = active.call_id if active is not None else name
+        kind = active.leg_kind if active is not None else CONVERSATION
+        if kind == CONVERSATION:
+            self._digits.pop(call_id, None)
+        self._alarm(call_id, reason, kind)
 
-    def _alarm(self, call_id: str, reason: str) -> None:
+    def _alarm(self, call_id: str, reason: str, leg: str = CONVERSATION) -> None:
         self.failures += 1
         self.healthy = False
         self.last_failure = {"call_id": call_id or None, "reason": reason, "at": self._now()}
         FAILURES.inc()
         log.error("recording of call %s failed: %s", call_id or "(none)", reason)
-        self._events.append("recording.failed", call_id, reason=reason)
+        if leg == IVR:
+            self._events.append("recording.failed", call_id, reason=reason, leg=IVR)
+        else:
+            self._events.append("recording.failed", call_id, reason=reason)
 
     def health(self) -> dict[str, Any]:
         return {

@@ -25,12 +25,14 @@ import pytest
 import redis
 
 from tests.support.audio import (
+    analyze,
     dominant_frequency,
     read_stereo,
     silent_stretches,
     tone,
     tone_after,
     tone_power_ratio,
+    write_mono,
 )
 from tests.support.phone import DtmfStep, RunningPhone, start_agent_phone, start_phone
 from tests.support.redis_server import RedisServer
@@ -342,6 +344,57 @@ def test_the_agent_pauses_by_feature_code_and_a_never_queue_is_not_recorded(
         types = [e["type"] for e in _events(redis_server.url, never.call_id)]
         assert not [t for t in types if t.startswith("recording.")], types
         assert len(list(recordings.glob("*/*/*/*.wav"))) == 1
+
+
+def test_the_ivr_part_of_a_call_is_recorded_when_asked(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    recordings = tmp_path / "recordings"
+    settings = _settings(recordings)
+    settings["recording"]["ivr_leg"] = True
+    with running_service(tmp_path, redis_server.url, settings=settings) as service:
+        ann = _agent(service, "ann", tmp_path, duration=3.0)
+        caller = _caller(service, tmp_path, BILLING)
+        assert ann.wait_agent().answered
+        result = caller.wait()
+        assert result.call_id is not None
+        call_id = result.call_id
+
+        def ivr_sidecar() -> dict[str, Any] | None:
+            status, body = service.api(f"/api/recordings/{call_id}/ivr", token=SUPERVISOR_TOKEN)
+            return dict(body) if status == 200 else None
+
+        ivr = _until(ivr_sidecar)
+        conversation = _sidecar(service, call_id)
+        assert ivr["leg"] == "ivr" and conversation["leg"] == "conversation"
+        assert ivr["channels"] == {"left": "caller", "right": "prompts"}
+        assert ivr["agent"] is None and ivr["caller"] == "phone"
+        assert ivr["file"] == conversation["file"].replace(".wav", ".ivr.wav")
+        # From the answer to the bridge: the greeting, the menu, the key, a short wait.
+        assert 1.5 <= ivr["duration"] <= 15, ivr
+        assert ivr["start"] < conversation["start"] <= ivr["end"] + 0.5
+        status, audio, kind = _download(service, f"{call_id}/ivr", SUPERVISOR_TOKEN)
+        assert status == 200 and kind == "audio/wav"
+        assert hashlib.sha256(audio).hexdigest() == ivr["sha256"]
+        assert _download(service, f"{call_id}/ivr", ANN_TOKEN)[0] == 403
+        wav = tmp_path / "ivr.wav"
+        wav.write_bytes(audio)
+        left, right, rate = read_stereo(wav)
+        assert tone_power_ratio(left[rate // 2 : rate], rate, 440, 1000) > 100  # the caller
+        prompts = write_mono(tmp_path / "prompts.wav", right, rate)
+        heard = analyze(prompts)
+        assert heard.first_sound is not None and heard.first_sound < 0.5  # the greeting
+        assert heard.sound_seconds >= 1.0
+        assert abs(dominant_frequency(prompts) - 440) > 20  # speech, not the caller's tone
+
+        types = [e["type"] for e in _events(redis_server.url, call_id)]
+        recording = [t for t in types if t.startswith("recording.")]
+        assert recording[0] == "recording.ivr_started", recording
+        assert "recording.ivr_saved" in recording and "recording.saved" in recording
+        assert "recording.failed" not in recording
+        saved = {e["type"]: e for e in _events(redis_server.url, call_id)}
+        assert saved["recording.ivr_saved"]["url"] == f"/api/recordings/{call_id}/ivr/audio"
+        assert saved["recording.saved"]["url"] == f"/api/recordings/{call_id}/audio"
 
 
 @contextlib.contextmanager

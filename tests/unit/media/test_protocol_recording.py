@@ -14,6 +14,7 @@ from callcenter.media import protocol as p
     [
         p.Record(call="c1", left="c1", right="leg-1", left_file="/s/c1.l.wav",
                  right_file="/s/c1.r.wav"),
+        p.RecordIvr(call="c1#ivr", leg="c1", left_file="/s/l.wav", right_file="/s/r.wav"),
         p.PauseRecord(call="c1"),
         p.ResumeRecord(call="c1"),
         p.StopRecord(call="c1"),

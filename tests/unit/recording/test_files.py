@@ -132,3 +132,16 @@ def test_the_store_finds_lists_and_purges(tmp_path: Path) -> None:
     assert sorted(p.name for p in gone) == ["old.json", "old.wav"]
     assert store.sidecar("old") is None and store.sidecar("new1") is not None
     assert not old_day.exists()  # emptied day directories go too
+
+
+def test_the_ivr_part_has_its_own_file_beside_the_conversation(tmp_path: Path) -> None:
+    directory = tmp_path / "recordings"
+    save(directory, _finished(tmp_path, "c9"), "/api/recordings/c9/audio")
+    ivr = save(directory, _finished(tmp_path, "c9", leg="ivr", agent="", queue=""), "/ivr")
+    assert ivr["file"] == "2026/11/23/c9.ivr.wav" and ivr["leg"] == "ivr"
+    assert ivr["channels"] == {"left": "caller", "right": "prompts"} and ivr["agent"] is None
+    store = RecordingStore(directory)
+    assert store.sidecar("c9")["leg"] == "conversation"  # type: ignore[index]
+    assert store.sidecar("c9", "ivr")["sha256"] == ivr["sha256"]  # type: ignore[index]
+    assert store.audio_path("c9", "ivr") == directory / "2026/11/23/c9.ivr.wav"
+    assert len(store.purge(0, now=START + 10**6)) == 4  # both recordings, WAV and sidecar

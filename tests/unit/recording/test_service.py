@@ -163,3 +163,23 @@ def test_the_watch_alarms_once_when_a_track_stops_growing(tmp_path: Path) -> Non
     service.on_event({"ev": "recorded", "call": "c1", "left_file": "/l", "right_file": "/r",
                       "seconds": 12.0})  # fmt: skip
     assert events.types().count("recording.failed") == 1 and "recording.saved" not in events.types()
+
+
+def test_the_ivr_part_is_recorded_until_the_bridge_when_asked(tmp_path: Path) -> None:
+    service, pool, events, clock = _service(tmp_path)
+    service.call_answered("c1", "+4420")
+    assert pool.sent == []  # off by default
+    service, pool, events, clock = _service(tmp_path, ivr_leg=True)
+    service.call_answered("c1", "+4420")
+    ivr = pool.sent[0]
+    assert isinstance(ivr, media.RecordIvr) and (ivr.call, ivr.leg) == ("c1#ivr", "c1")
+    service.on_event({"ev": "record_started", "call": "c1#ivr"})
+    with pytest.raises(RecordingStateError):  # the IVR part is not paused from the API
+        service.pause("c1", "supervisor")
+    clock.now += 3
+    _started(service)
+    assert [type(c).__name__ for c in pool.sent] == ["RecordIvr", "StopRecord", "Record"]
+    service.on_event({"ev": "recorded", "call": "c1#ivr", "left_file": ivr.left_file,
+                      "right_file": ivr.right_file, "seconds": 3.0})  # fmt: skip
+    assert events.types() == ["recording.ivr_started", "recording.started", "recording.ivr_saved"]
+    assert events.log[0][1] == "c1" and "c1" in service.active
