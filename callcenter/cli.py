@@ -161,6 +161,15 @@ def _purge_recordings(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    # Importing the service takes a second or more on a busy machine; a stop signal in that
+    # time must stop it cleanly once it runs, not kill it with the default handler.
+    early_stop = {"asked": False}
+
+    def remember_stop(*_: object) -> None:
+        early_stop["asked"] = True
+
+    for stop_signal in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop_signal, remember_stop)
     logging.basicConfig(
         level=args.log_level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -232,6 +241,8 @@ def _serve(args: argparse.Namespace) -> int:
         for stop_signal in (signal.SIGINT, signal.SIGTERM):
             signal.signal(stop_signal, lambda *_: reactor.callFromThread(stop_once))
         signal.signal(signal.SIGHUP, lambda *_: reactor.callFromThread(app.reload_flows))
+        if early_stop["asked"]:
+            stop_once()
 
     reactor.callWhenRunning(take_signals)
     # Start on the loop's first turn: "when running" triggers fire before asyncio's loop runs.
