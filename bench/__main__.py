@@ -1,4 +1,5 @@
-"""``python -m bench ivr [--quick]``, ``python -m bench routing`` or ``python -m bench bridged``
+"""``python -m bench ivr [--quick]``, ``python -m bench routing``, ``python -m bench bridged``
+or ``python -m bench history``
 (or ``./dev bench ...``).
 
 Runs a benchmark and prints its figures with the machine they were measured on.
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import psutil
 
-from bench import bridged, ivr, routing
+from bench import bridged, history, ivr, routing
 
 
 def main() -> None:
@@ -37,6 +38,8 @@ def main() -> None:
     br.add_argument("--answer-after", type=float, default=0.5, help="agents' ringing, seconds")
     br.add_argument("--rtp", choices=("silence", "echo", "none"), default="silence")
     br.add_argument("--keep", type=Path, help="keep each level's logs in KEEP/<level>")
+    hi = sub.add_parser("history", help="history writer events/s into SQLite and PostgreSQL")
+    hi.add_argument("--calls", type=int, default=2000)
     args = parser.parse_args()
     print(
         f"machine: {os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB, "
@@ -44,6 +47,10 @@ def main() -> None:
     )
     if args.which == "routing":
         for line in routing.run(args.agents, args.queues, args.calls, args.decisions):
+            print(line, flush=True)
+        return
+    if args.which == "history":
+        for line in history.run(args.calls):
             print(line, flush=True)
         return
     if args.which == "bridged":

@@ -71,12 +71,17 @@ class HistoryWriter:
             self._schema_ready = True
         with self._db.begin() as connection:
             if self._db.dialect == "postgresql":
-                for call_id in touched:  # sorted: two writers never wait on each other in a ring
-                    connection.execute(
-                        sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _lock_key(call_id)}
-                    )
+                # One lock per call, taken in key order so two writers never wait in a ring.
+                keys = sorted({_lock_key(call_id) for call_id in touched})
+                connection.execute(
+                    sa.text(
+                        "SELECT pg_advisory_xact_lock(k)"
+                        " FROM unnest(CAST(:keys AS bigint[])) AS t(k)"
+                    ),
+                    {"keys": keys},
+                ).all()
             connection.execute(self._insert_ignoring_duplicates(), rows)
-            return [self._resummarize(connection, call_id) for call_id in touched]
+            return self._resummarize(connection, touched)
 
     def _insert_ignoring_duplicates(self) -> Any:
         if self._db.dialect == "postgresql":
@@ -85,42 +90,68 @@ class HistoryWriter:
             return sqlite.insert(call_events).on_conflict_do_nothing(index_elements=["id"])
         return call_events.insert().prefix_with("IGNORE")  # MySQL/MariaDB
 
-    def _resummarize(self, connection: Connection, call_id: str) -> CallSummary:
-        stored = connection.execute(
-            sa.select(call_events.c.id, call_events.c.type, call_events.c.at, call_events.c.data)
-            .where(call_events.c.call_id == call_id)
-            .order_by(call_events.c.position)
-        ).all()
-        events = [CallEvent(r.id, r.type, call_id, r.at, r.data or {}) for r in stored]
-        summary = summarize(call_id, events)
-        was_final = connection.execute(
-            sa.select(calls.c.finalized).where(calls.c.call_id == call_id)
-        ).scalar_one_or_none()
-        values = summary_row(summary)
-        values["finalized"] = bool(was_final) or summary.finished
-        values["updated_at"] = self._now()
-        if was_final is None:
-            connection.execute(calls.insert().values(call_id=call_id, **values))
-        else:
-            connection.execute(calls.update().where(calls.c.call_id == call_id).values(**values))
-        connection.execute(queue_attempts.delete().where(queue_attempts.c.call_id == call_id))
-        connection.execute(legs.delete().where(legs.c.call_id == call_id))
-        if summary.attempts:
-            connection.execute(
-                queue_attempts.insert(),
-                [
-                    {"call_id": call_id, "seq": n, **asdict(a)}
-                    for n, a in enumerate(summary.attempts)
-                ],
+    def _resummarize(self, connection: Connection, touched: list[str]) -> list[CallSummary]:
+        """Summarise the touched calls again from all their stored events; a handful of
+        statements per batch, whatever the number of calls in it."""
+        events: dict[str, list[CallEvent]] = {call_id: [] for call_id in touched}
+        for r in connection.execute(
+            sa.select(
+                call_events.c.id,
+                call_events.c.call_id,
+                call_events.c.type,
+                call_events.c.at,
+                call_events.c.data,
             )
+            .where(call_events.c.call_id.in_(touched))
+            .order_by(call_events.c.call_id, call_events.c.position)
+        ):
+            events[r.call_id].append(CallEvent(r.id, r.type, r.call_id, r.at, r.data or {}))
+        was_final: dict[str, bool] = {
+            r.call_id: bool(r.finalized)
+            for r in connection.execute(
+                sa.select(calls.c.call_id, calls.c.finalized).where(calls.c.call_id.in_(touched))
+            )
+        }
+        summaries = [summarize(call_id, events[call_id]) for call_id in touched]
+        now = self._now()
+        new_rows, changed_rows = [], []
+        for summary in summaries:
+            values = summary_row(summary)
+            values["finalized"] = was_final.get(summary.call_id, False) or summary.finished
+            values["updated_at"] = now
+            if summary.call_id in was_final:
+                changed_rows.append({"key": summary.call_id, **values})
+            else:
+                new_rows.append({"call_id": summary.call_id, **values})
+        if new_rows:
+            connection.execute(calls.insert(), new_rows)
+        if changed_rows:
+            names = [c.name for c in calls.columns if c.name != "call_id"]
+            connection.execute(
+                calls.update()
+                .where(calls.c.call_id == sa.bindparam("key"))
+                .values({name: sa.bindparam(name) for name in names}),
+                changed_rows,
+            )
+        connection.execute(queue_attempts.delete().where(queue_attempts.c.call_id.in_(touched)))
+        connection.execute(legs.delete().where(legs.c.call_id.in_(touched)))
+        attempt_rows = [
+            {"call_id": s.call_id, "seq": n, **asdict(a)}
+            for s in summaries
+            for n, a in enumerate(s.attempts)
+        ]
+        if attempt_rows:
+            connection.execute(queue_attempts.insert(), attempt_rows)
         connection.execute(
             legs.insert(),
-            [{"call_id": call_id, "seq": n, **asdict(leg)} for n, leg in enumerate(summary.legs)],
-        )
-        if summary.finished and not was_final:
-            for listener in self._listeners:
-                listener(connection, summary)
-        return summary
+            [{"call_id": s.call_id, "seq": n, **asdict(leg)} for s in summaries
+             for n, leg in enumerate(s.legs)],
+        )  # fmt: skip
+        for summary in summaries:
+            if summary.finished and not was_final.get(summary.call_id, False):
+                for listener in self._listeners:
+                    listener(connection, summary)
+        return summaries
 
 
 def summary_row(summary: CallSummary) -> dict[str, Any]:

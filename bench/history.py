@@ -1,0 +1,71 @@
+"""History writer throughput: answered calls' events written in consumer-sized batches.
+
+Each call is 10 events (arrival to end, as an answered call logs them), interleaved by time
+as the log holds them, written by :class:`callcenter.history.writer.HistoryWriter` in batches
+of 200 (the consumer's read size) into SQLite and, when the Debian ``postgresql`` binaries are
+there, a throw-away PostgreSQL on a free port.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from callcenter.domain.history import CallEvent
+from callcenter.history.database import HistoryDatabase
+from callcenter.history.writer import HistoryWriter, LoggedEvent
+from tests.support.postgres import running_postgres, unavailable_reason
+
+BATCH = 200
+STEPS: list[tuple[float, str, dict[str, Any]]] = [
+    (0, "call.arrived", {"caller": "+4420", "caller_name": "Bob", "did": "100"}),
+    (0.2, "call.answered", {"flow": "support.yaml"}),
+    (0.3, "ivr.node", {"node": "menu", "kind": "menu"}),
+    (2, "ivr.digit", {"digit": "1", "method": "rfc4733"}),
+    (2, "ivr.choice", {"node": "menu", "digit": "1", "choice": "billing"}),
+    (2, "ivr.node", {"node": "billing", "kind": "queue"}),
+    (2, "call.queued", {"queue": "billing", "priority": 0, "skills": {}}),
+    (3, "call.offered", {"agent": "ann", "queue": "billing"}),
+    (5, "call.connected", {"agent": "ann", "wait": 3.0}),
+    (65, "call.ended", {"outcome": "completed", "by": "caller", "node": "billing"}),
+]
+
+
+def _events(calls: int) -> list[LoggedEvent]:
+    logged = []
+    for n in range(calls):
+        t0 = 1_790_000_000.0 + n * 0.05  # a call every 50 ms: many calls in each batch
+        for step, (dt, kind, data) in enumerate(STEPS):
+            event = CallEvent(f"c{n}-{step}", kind, f"c{n}", t0 + dt, data)
+            logged.append(LoggedEvent(event, 0))
+    logged.sort(key=lambda e: e.event.at)
+    return [LoggedEvent(e.event, position) for position, e in enumerate(logged)]
+
+
+def _measure(url: str, calls: int) -> str:
+    database = HistoryDatabase(url)
+    database.create_schema()
+    writer = HistoryWriter(database)
+    events = _events(calls)
+    started = time.perf_counter()
+    for i in range(0, len(events), BATCH):
+        writer.write(events[i : i + BATCH])
+    elapsed = time.perf_counter() - started
+    database.dispose()
+    return (
+        f"{database.dialect}: {len(events)} events of {calls} calls in {elapsed:.2f} s = "
+        f"{len(events) / elapsed:.0f} events/s ({calls / elapsed:.0f} calls/s)"
+    )
+
+
+def run(calls: int) -> Iterator[str]:
+    with tempfile.TemporaryDirectory() as directory:
+        yield _measure(f"sqlite:///{directory}/history.sqlite3", calls)
+    reason = unavailable_reason()
+    if reason is not None:
+        yield f"postgresql: skipped ({reason})"
+        return
+    with running_postgres() as server:
+        yield _measure(server.url, calls)
