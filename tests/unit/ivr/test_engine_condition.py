@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from callcenter.domain.ivr import Flow, Hangup, NodeEntered, Transfer
+from callcenter.domain.ivr import Flow, Hangup, HoursChecked, NodeEntered, Transfer
 from tests.unit.ivr.flowkit import FakeClock, ending, flow_from, start_session
 
 HOURS = """
@@ -59,6 +59,14 @@ def _answer(flow: Flow, moment: datetime) -> str:
 )
 def test_business_hours(hours_flow: Flow, moment: datetime, expected: str) -> None:
     assert _answer(hours_flow, moment) == expected
+
+
+def test_the_hours_test_is_reported_open_or_closed(hours_flow: Flow) -> None:
+    """The history marks a call after hours from this (event ``ivr.hours``)."""
+    _, actions = start_session(hours_flow, clock=FakeClock(datetime(2026, 1, 12, 9, 0, tzinfo=UTC)))
+    assert HoursChecked("check", True) in actions
+    _, actions = start_session(hours_flow, clock=FakeClock(datetime(2026, 1, 13, 9, 0, tzinfo=UTC)))
+    assert HoursChecked("check", False) in actions
 
 
 def test_hours_use_the_flow_time_zone_not_the_clock_zone(hours_flow: Flow) -> None:

@@ -51,6 +51,8 @@ def test_command_round_trip(message: p.Command) -> None:
         p.LegRinging(call="leg-1"),
         p.LegAnswered(call="leg-1"),
         p.LegFailed(call="leg-1", code=486, reason="Busy Here"),
+        p.LegHold(call="leg-1", held=True),
+        p.LegHold(call="leg-1", held=False),
     ],
     ids=lambda e: e.name,
 )
@@ -76,6 +78,10 @@ def test_wire_shapes_of_the_events() -> None:
         "reason": "Request Timeout",
     }
     assert json.loads(p.encode(p.LegRinging(call="l"))) == {"ev": "leg_ringing", "call": "l"}
+    hold = {"ev": "leg_hold", "call": "l", "held": True}
+    assert json.loads(p.encode(p.LegHold(call="l", held=True))) == hold
+    with pytest.raises(p.ProtocolError, match="held"):
+        p.decode_event(json.dumps({**hold, "held": "yes"}))
     assert json.loads(p.encode(p.Bridge(a="x", b="y"))) == {"cmd": "bridge", "a": "x", "b": "y"}
 
 
