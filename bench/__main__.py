@@ -40,6 +40,7 @@ def main() -> None:
     br.add_argument("--keep", type=Path, help="keep each level's logs in KEEP/<level>")
     hi = sub.add_parser("history", help="history writer events/s into SQLite and PostgreSQL")
     hi.add_argument("--calls", type=int, default=2000)
+    hi.add_argument("--batch", type=int, default=history.BATCH, help="events per transaction")
     args = parser.parse_args()
     print(
         f"machine: {os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB, "
@@ -50,7 +51,7 @@ def main() -> None:
             print(line, flush=True)
         return
     if args.which == "history":
-        for line in history.run(args.calls):
+        for line in history.run(args.calls, args.batch):
             print(line, flush=True)
         return
     if args.which == "bridged":

@@ -18,7 +18,7 @@ from callcenter.history.database import HistoryDatabase
 from callcenter.history.writer import HistoryWriter, LoggedEvent
 from tests.support.postgres import running_postgres, unavailable_reason
 
-BATCH = 200
+BATCH = 200  # the consumer's read size
 STEPS: list[tuple[float, str, dict[str, Any]]] = [
     (0, "call.arrived", {"caller": "+4420", "caller_name": "Bob", "did": "100"}),
     (0.2, "call.answered", {"flow": "support.yaml"}),
@@ -44,28 +44,29 @@ def _events(calls: int) -> list[LoggedEvent]:
     return [LoggedEvent(e.event, position) for position, e in enumerate(logged)]
 
 
-def _measure(url: str, calls: int) -> str:
+def _measure(url: str, calls: int, batch: int) -> str:
     database = HistoryDatabase(url)
     database.create_schema()
     writer = HistoryWriter(database)
     events = _events(calls)
     started = time.perf_counter()
-    for i in range(0, len(events), BATCH):
-        writer.write(events[i : i + BATCH])
+    for i in range(0, len(events), batch):
+        writer.write(events[i : i + batch])
     elapsed = time.perf_counter() - started
     database.dispose()
     return (
-        f"{database.dialect}: {len(events)} events of {calls} calls in {elapsed:.2f} s = "
+        f"{database.dialect}, batches of {batch}: {len(events)} events of {calls} calls in "
+        f"{elapsed:.2f} s = "
         f"{len(events) / elapsed:.0f} events/s ({calls / elapsed:.0f} calls/s)"
     )
 
 
-def run(calls: int) -> Iterator[str]:
+def run(calls: int, batch: int = BATCH) -> Iterator[str]:
     with tempfile.TemporaryDirectory() as directory:
-        yield _measure(f"sqlite:///{directory}/history.sqlite3", calls)
+        yield _measure(f"sqlite:///{directory}/history.sqlite3", calls, batch)
     reason = unavailable_reason()
     if reason is not None:
         yield f"postgresql: skipped ({reason})"
         return
     with running_postgres() as server:
-        yield _measure(server.url, calls)
+        yield _measure(server.url, calls, batch)

@@ -87,6 +87,7 @@ class HistoryConsumer:
         block_ms: int = 1000,
         max_backoff: float = 10.0,
         forget_idle_seconds: float = 3600.0,
+        linger_seconds: float = 0.5,
     ) -> None:
         self._client = client
         self._writer = writer
@@ -100,6 +101,7 @@ class HistoryConsumer:
         self._block_ms = block_ms
         self._max_backoff = max_backoff
         self._forget_idle_ms = int(forget_idle_seconds * 1000)
+        self._linger = linger_seconds
         self._next_forget = 0.0
         self._running = False
         self._idle_stops = False  # stopping: end at the first empty read
@@ -173,12 +175,24 @@ class HistoryConsumer:
             entries = await as_deferred(self._read(">", block=block))
             if not entries and self._idle_stops:
                 self._running = False
+            elif 0 < len(entries) < self._batch and self._linger > 0 and not self._idle_stops:
+                # A trickle (a few events of many calls): let more of them arrive, so each
+                # call is summarised once for several of its events, not once per event.
+                await deferLater(self._clock, self._linger)
+                more = self._batch - len(entries)
+                entries += await as_deferred(self._read(">", block=None, count=more))
         if entries:
             await self._write(entries)
 
-    async def _read(self, start: str, block: int | None) -> list[tuple[str, dict[str, str] | None]]:
+    async def _read(
+        self, start: str, block: int | None, count: int | None = None
+    ) -> list[tuple[str, dict[str, str] | None]]:
         reply = await self._client.xreadgroup(
-            self.group, self.consumer, {self._stream: start}, count=self._batch, block=block
+            self.group,
+            self.consumer,
+            {self._stream: start},
+            count=count or self._batch,
+            block=block,
         )
         if not reply:
             return []
