@@ -79,6 +79,7 @@ from callcenter.routing.waiting import WaitingRoom, experiences
 from callcenter.sip.front import FrontSettings, SipFront
 from callcenter.sip.invite_auth import InviteAuthenticator
 from callcenter.sip.registrar import LookupBy, Registrar, RegistrarSettings
+from callcenter.store.audit import AuditLog
 from callcenter.store.call_records import CallRecords, EventLog
 from callcenter.store.embedded import EmbeddedRedis
 from callcenter.store.link import RedisLink, redacted
@@ -88,7 +89,7 @@ from callcenter.store.routing.views import Match
 from callcenter.store.routing.waiting import WaitingStore
 from callcenter.supervisor.audit import AuditTrail
 from callcenter.supervisor.calls import CallDesk
-from callcenter.supervisor.http import add_call_actions
+from callcenter.supervisor.http import add_call_actions, audit_endpoint
 from callcenter.tickets.http import (
     CallFacts,
     CallsWithDisposition,
@@ -558,7 +559,9 @@ class CallCenter:
         assert self.routing_state is not None and self.routing is not None
         recordings = self.recordings
         assert self.tickets is not None and self.events is not None and self.roster is not None
-        audit = AuditTrail(self.events)  # supervisor.action events
+        audit_log = AuditLog(self.link)
+        audit = AuditTrail(self.events, audit_log)  # supervisor.action events, GET /api/audit
+        api.putChild(b"audit", audit_endpoint(auth, audit_log))
         calls = CallsResource(auth, records, self.history)
         desk = CallDesk(
             WaitingStore(self.link),

@@ -6,6 +6,7 @@ PREFIX = "cc:"
 EVENTS = PREFIX + "events"  # Stream: the event log (schema in README, "Events")
 CALLS_RECENT = PREFIX + "calls:recent"  # Sorted set: call id scored by arrival time
 CALLS_ACTIVE = PREFIX + "calls:active"  # Set: call ids in progress
+AUDIT = PREFIX + "audit"  # List: supervisors' recent actions as JSON, newest first, capped
 
 
 def call(call_id: str) -> str:

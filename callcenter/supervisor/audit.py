@@ -5,7 +5,8 @@ Each action taken with a supervisor or admin token is appended to the event log 
 is the token's name (``supervisor:<name>`` in ``http.tokens``, else the role and a short
 fingerprint of the token) so that a report can say who did what. An agent acting on itself
 with its own bound token is not a supervisor's action and is not audited here (its state
-change is in the ``agent.state`` events).
+change is in the ``agent.state`` events). The same entry goes to the audit log
+(``callcenter.store.audit``) that ``GET /api/audit`` reads.
 
 -*- test-case-name: tests.integration.supervisor.test_calls_api -*-
 """
@@ -13,6 +14,8 @@ change is in the ``agent.state`` events).
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from prometheus_client import Counter
@@ -34,9 +37,22 @@ class EventAppender(Protocol):
     def append(self, event_type: str, call_id: str, **data: Any) -> None: ...
 
 
+class AuditAppender(Protocol):
+    """``callcenter.store.audit.AuditLog``."""
+
+    def append(self, entry: dict[str, Any]) -> None: ...
+
+
 class AuditTrail:
-    def __init__(self, events: EventAppender) -> None:
+    def __init__(
+        self,
+        events: EventAppender,
+        log: AuditAppender | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._events = events
+        self._log = log
+        self._now = clock
 
     def record(
         self, principal: Principal, action: str, target: str, call_id: str = "", **details: Any
@@ -46,12 +62,13 @@ class AuditTrail:
             return
         ACTIONS.labels(action).inc()
         log.info("supervisor %s: %s %s %s", principal.name, action, target, details)
-        self._events.append(
-            "supervisor.action",
-            call_id,
-            supervisor=principal.name,
-            role=principal.role,
-            action=action,
-            target=target,
-            details=details,
-        )
+        entry = {
+            "supervisor": principal.name,
+            "role": principal.role,
+            "action": action,
+            "target": target,
+            "details": details,
+        }
+        self._events.append("supervisor.action", call_id, **entry)
+        if self._log is not None:
+            self._log.append({"at": self._now(), "call_id": call_id, **entry})

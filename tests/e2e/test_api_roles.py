@@ -67,6 +67,7 @@ ENDPOINTS: list[tuple[str, str, Any, str]] = [
     ("POST", "/api/wallboard/session", {}, SUPERVISOR),
     ("GET", "/api/wallboard", None, SUPERVISOR),
     ("POST", "/api/flows/reload", {}, ADMIN),
+    ("GET", "/api/audit", None, ADMIN),
 ]
 
 

@@ -21,11 +21,12 @@ from callcenter.domain.routing import Agent, Queue, WaitingCall
 from callcenter.roster import Roster
 from callcenter.routing.handoff import CallNotice
 from callcenter.store import keys
+from callcenter.store.audit import AuditLog
 from callcenter.store.call_records import CallRecords, EventLog
 from callcenter.store.routing.waiting import WaitingStore
 from callcenter.supervisor.audit import AuditTrail
 from callcenter.supervisor.calls import CallDesk
-from callcenter.supervisor.http import add_call_actions
+from callcenter.supervisor.http import add_call_actions, audit_endpoint
 from callcenter.web.auth import TokenAuth
 from tests.integration.agents.kit import T0, Env, agents_env, wait
 from tests.support.ports import free_port
@@ -109,7 +110,8 @@ class Api:
 async def supervisor_api(server: RedisServer) -> AsyncIterator[Api]:
     async with agents_env(server.url, roster()) as env:
         auth = TokenAuth(TOKENS)
-        audit = AuditTrail(EventLog(env.link))
+        audit_log = AuditLog(env.link)
+        audit = AuditTrail(EventLog(env.link), audit_log, env.clock)
         records = CallRecords(env.link, keep=100)
         store = WaitingStore(env.link)
         api = Api(0, env, store)
@@ -124,6 +126,7 @@ async def supervisor_api(server: RedisServer) -> AsyncIterator[Api]:
         api_root = Resource()
         root.putChild(b"api", api_root)
         api_root.putChild(b"calls", calls)
+        api_root.putChild(b"audit", audit_endpoint(auth, audit_log))
         api_root.putChild(b"agents", AgentsResource(auth, env.service, audit))
         api.port = free_port()
         listening = cast(Any, reactor).listenTCP(api.port, Site(root), interface="127.0.0.1")
