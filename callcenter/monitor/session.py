@@ -126,8 +126,8 @@ class MonitorSession:
 
     def digit(self, digit: str) -> None:
         mode = mode_for_key(digit)
-        if mode is None or mode is self.mode or self.started_at is None or self.ended:
-            return
+        if mode is None or mode is self.mode or not self._tapped or self.ended:
+            return  # not a mode key, no change, or the taps are not (or no longer) open
         previous, self.mode = self.mode, mode
         conversation, supervisor = self.conversation_call, self.call_id
         self._send(conversation, media.TapSet(self._taps[conversation], *self._conversation_side()))

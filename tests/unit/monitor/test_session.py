@@ -134,3 +134,12 @@ def test_stopping_the_service_hangs_up_every_supervisor() -> None:
     sessions.on_media_event({"ev": "hangup", "call": "sup-1", "code": 200, "reason": "",
                              "by": "local"})  # fmt: skip
     assert events.appended[-1][2]["reason"] == "service stopping"
+
+
+def test_keys_after_the_conversation_ended_change_nothing() -> None:
+    s, pool, events = session()
+    s.media_answered()
+    s.conversation_ended()
+    pool.sent.clear()
+    s.digit("6")
+    assert pool.sent == [] and events.appended[-1][0] == "monitor.started"
