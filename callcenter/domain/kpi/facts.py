@@ -10,7 +10,8 @@ Which entry gives which fact:
 
 - ``call.queued`` → :class:`Queued`; ``call.overflowed`` → :class:`LeftQueue` from the old
   queue, and :class:`Queued` in the new one when it moved to a queue (its wait keeps counting
-  from the first entry, as the routing does);
+  from the first entry, as the routing does); ``call.moved`` (a supervisor moved the waiting
+  call) likewise, with the reason ``moved``;
 - ``call.connected`` → :class:`Answered` with the entry's ``wait``;
 - ``call.ended`` while still in a queue → :class:`Abandoned` when the outcome is
   ``abandoned`` (also while an agent's phone rang), else :class:`LeftQueue` (e.g. ``failed``);
@@ -150,7 +151,8 @@ class FactReader:
         if waiting is None:
             return []
         wait = _number(e.data.get("wait"), e.at - waiting.entered_at)
-        reason = _text(e.data.get("reason")) or "overflow"
+        default = "moved" if e.type == "call.moved" else "overflow"
+        reason = _text(e.data.get("reason")) or default
         facts: list[Fact] = [LeftQueue(e.call_id, waiting.queue, e.at, wait, reason)]
         to_queue = _text(e.data.get("to_queue"))
         if to_queue is not None:
@@ -214,6 +216,7 @@ class FactReader:
 _READERS = {
     "call.queued": FactReader._queued,
     "call.overflowed": FactReader._overflowed,
+    "call.moved": FactReader._overflowed,  # by a supervisor (README "Supervisor controls")
     "call.left_queue": FactReader._left_queue,
     "call.connected": FactReader._connected,
     "call.ended": FactReader._ended,

@@ -136,6 +136,22 @@ def test_overflow_to_a_queue_keeps_counting_the_wait_from_the_first_entry() -> N
     ]
 
 
+def test_a_supervisor_move_counts_the_answer_in_the_new_queue() -> None:
+    facts = read(
+        [
+            entry("call.queued", "c1", T0, queue="billing"),
+            entry("call.moved", "c1", T0 + 20, from_queue="billing", to_queue="sales", by="Sue"),
+            entry("call.connected", "c1", T0 + 30, agent="sam", wait=30.0),
+        ]
+    )
+    assert facts == [
+        Queued("c1", "billing", T0),
+        LeftQueue("c1", "billing", T0 + 20, 20.0, "moved"),
+        Queued("c1", "sales", T0 + 20),
+        Answered("c1", "sales", T0 + 30, 30.0),
+    ]
+
+
 def test_leaving_with_the_message_is_not_an_abandon() -> None:
     facts = read(
         [
