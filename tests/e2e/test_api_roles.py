@@ -10,6 +10,8 @@ nor ``403`` (it may still be ``404`` for the made-up ids used, or ``409``).
 
 from __future__ import annotations
 
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -68,6 +70,7 @@ ENDPOINTS: list[tuple[str, str, Any, str]] = [
     ("GET", "/api/wallboard", None, SUPERVISOR),
     ("POST", "/api/flows/reload", {}, ADMIN),
     ("GET", "/api/audit", None, ADMIN),
+    ("GET", "/metrics", None, SUPERVISOR),  # metrics.public: false (the default)
 ]
 
 
@@ -92,6 +95,17 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
         yield running
 
 
+def _raw_status(service: Service, path: str, token: str | None) -> int:
+    request = urllib.request.Request(f"http://127.0.0.1:{service.http_port}{path}")
+    if token is not None:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        return int(error.code)
+
+
 def _allowed(status: int) -> bool:
     return status not in (401, 403)
 
@@ -103,6 +117,8 @@ def test_each_endpoint_lets_in_exactly_the_right_tokens(
     service: Service, method: str, path: str, body: Any, who: str
 ) -> None:
     def status(token: str | None) -> int:
+        if not path.startswith("/api"):  # /metrics answers text, not JSON
+            return _raw_status(service, path, token)
         code, reply = service.api(path, token, method, body)
         if code in (401, 403):  # the refusal is the documented JSON error
             assert reply["status"] == code and reply["error_id"] and reply["message"], reply
