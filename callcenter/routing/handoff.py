@@ -145,6 +145,8 @@ class OfferHandoff:
                 notice = CallNotice(**body["notice"])
                 if notice.kind not in ("moved", "priority", "withdrawn"):
                     raise ValueError(notice.kind)
+                if notice.kind == "priority":
+                    int(notice.after)  # a whole number, or the message is bad
             else:
                 match = Match(agent_id=body["agent"], call_id=body["call"], queue=body["queue"])
         except (ValueError, KeyError, TypeError):
@@ -152,7 +154,10 @@ class OfferHandoff:
             return
         if notice is not None:
             if self.on_notice is not None:
-                self.on_notice(notice)
+                try:
+                    self.on_notice(notice)
+                except Exception:  # one bad notice must not end the listener
+                    log.exception("offer hand-off: notice %r failed", notice)
             return
         self.received += 1
         self._on_offer(match)
