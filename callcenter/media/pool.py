@@ -13,6 +13,9 @@ workers). With the defaults (4 calls, 2 slots per call, 1 spare worker) two more
 always be placed at once. Placement is best-fit (the fullest worker that still has room), so
 load concentrates and idle workers can be retired.
 
+A call that will never get an agent leg (a supervisor's monitor call) may reserve fewer slots
+(``reserve(call_id, slots=1)``).
+
 Agent legs ride on their caller's reservation: ``send`` of a ``dial`` whose ``peer`` is a
 placed call maps the leg's id to the peer's worker without taking slots (they were reserved
 with the caller), so ``send`` and ``worker_address`` work for the leg id. The mapping goes when
@@ -199,6 +202,7 @@ class WorkerPool:
         self._workers: dict[int, WorkerProcess] = {}  # index -> worker, live ones only
         self._by_call: dict[str, WorkerProcess] = {}
         self._legs: dict[str, str] = {}  # agent leg id -> the reserved call it was dialled for
+        self._slots: dict[str, int] = {}  # calls reserved with other than slots_per_call slots
         self._stopping = False
         self._respawn_after = 0.0
         self._replenish_call: Timer | None = None
@@ -227,8 +231,10 @@ class WorkerPool:
 
         return d.addCallbacks(done, failed)
 
-    def reserve(self, call_id: str) -> Deferred[Address]:
-        """Reserve ``slots_per_call`` slots for a new call; fires with the worker's SIP address.
+    def reserve(self, call_id: str, slots: int | None = None) -> Deferred[Address]:
+        """Reserve ``slots`` (default ``slots_per_call``) slots for a new call; fires with the
+        worker's SIP address. A call that will never get an agent leg (a supervisor's monitor
+        call) needs 1.
 
         Idempotent for a call already placed (INVITE retransmissions). Errbacks with
         :class:`NoCapacityError` when every allowed worker is full.
@@ -237,9 +243,14 @@ class WorkerPool:
             return fail(NoCapacityError("media worker pool is stopping"))
         worker = self._by_call.get(call_id)
         if worker is None:
-            worker = self._place()
+            need = self.settings.slots_per_call if slots is None else slots
+            if not 1 <= need <= self.settings.calls_per_worker:
+                raise ValueError(f"slots must be 1-{self.settings.calls_per_worker}")
+            worker = self._place(need)
             if worker is None:
                 return fail(NoCapacityError(f"all {self.settings.max_workers} media workers full"))
+            if need != self.settings.slots_per_call:
+                self._slots[call_id] = need
             worker.calls.add(call_id)
             worker.idle_since = None
             self._by_call[call_id] = worker
@@ -261,6 +272,7 @@ class WorkerPool:
         for leg in [leg for leg, peer in self._legs.items() if peer == call_id]:
             del self._legs[leg]
         worker.calls.discard(call_id)
+        self._slots.pop(call_id, None)
         if not worker.calls and worker.state is WorkerState.READY:
             self._became_idle(worker)
 
@@ -330,7 +342,7 @@ class WorkerPool:
     def stats(self) -> PoolStats:
         live = list(self._workers.values())
         usable = [w for w in live if w.state in (WorkerState.STARTING, WorkerState.READY)]
-        busy = sum(len(w.calls) for w in live) * self.settings.slots_per_call
+        busy = sum(self._busy_slots(w) for w in live)
         return PoolStats(
             workers=len(live),
             starting=sum(1 for w in live if w.state is WorkerState.STARTING),
@@ -352,11 +364,14 @@ class WorkerPool:
 
     # -- placement and capacity ------------------------------------------------------------
 
-    def _free_slots(self, worker: WorkerProcess) -> int:
-        return self.settings.calls_per_worker - len(worker.calls) * self.settings.slots_per_call
+    def _busy_slots(self, worker: WorkerProcess) -> int:
+        default = self.settings.slots_per_call
+        return sum(self._slots.get(call_id, default) for call_id in worker.calls)
 
-    def _place(self) -> WorkerProcess | None:
-        need = self.settings.slots_per_call
+    def _free_slots(self, worker: WorkerProcess) -> int:
+        return self.settings.calls_per_worker - self._busy_slots(worker)
+
+    def _place(self, need: int) -> WorkerProcess | None:
 
         def fits(w: WorkerProcess, state: WorkerState) -> bool:
             return w.state is state and self._free_slots(w) >= need
@@ -517,6 +532,7 @@ class WorkerPool:
         for call_id in worker.calls:
             if self._by_call.get(call_id) is worker:
                 del self._by_call[call_id]
+                self._slots.pop(call_id, None)
         for leg in [leg for leg, peer in self._legs.items() if peer in worker.calls]:
             del self._legs[leg]  # the application ends them with their peers
         worker.calls.clear()

@@ -1,8 +1,9 @@
 """Admitting a supervisor's monitor call: the desk's verdict, a worker, a session.
 
 The call service asks :meth:`MonitorAdmission.admit` for a dialled monitor code. A granted
-request reserves a place on any media worker (the pool's usual placement: the tap crosses
-workers, so the conversation's full worker is never a problem) and registers the session
+request reserves one call slot on any media worker (the pool's usual placement: the tap
+crosses workers, so the conversation's full worker is never a problem; no agent leg will
+follow, so one slot is enough) and registers the session
 before the INVITE is routed, so the worker's first event finds it.
 
 -*- test-case-name: tests.e2e.test_monitor -*-
@@ -27,7 +28,7 @@ log = logging.getLogger(__name__)
 
 
 class Pool(Protocol):
-    def reserve(self, call_id: str) -> Deferred[tuple[str, int]]: ...
+    def reserve(self, call_id: str, slots: int | None = None) -> Deferred[tuple[str, int]]: ...
 
     def release(self, call_id: str) -> None: ...
 
@@ -69,4 +70,4 @@ class MonitorAdmission:
             self.sessions.sessions.pop(call.call_id, None)
             return Reject(503, "No Media Capacity", {"Retry-After": "5"})
 
-        return self._pool.reserve(call.call_id).addCallbacks(routed, no_worker)
+        return self._pool.reserve(call.call_id, slots=1).addCallbacks(routed, no_worker)

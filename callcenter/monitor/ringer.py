@@ -65,7 +65,7 @@ class NoCapacityError(ApiError):
 
 
 class Pool(Protocol):
-    def reserve(self, call_id: str) -> Deferred[tuple[str, int]]: ...
+    def reserve(self, call_id: str, slots: int | None = None) -> Deferred[tuple[str, int]]: ...
 
     def release(self, call_id: str) -> None: ...
 
@@ -145,7 +145,7 @@ class MonitorRinger:
         monitor = f"monitor-{uuid.uuid4().hex}"
         granted = MonitorGranted(supervisor, agent, mode, conversation)
         try:
-            await wait_for(self._pool.reserve(monitor))
+            await wait_for(self._pool.reserve(monitor, slots=1))
         except Exception as exc:
             raise NoCapacityError(f"no media worker has room: {exc}") from None
         session = MonitorSession(monitor, granted, self._pool, self._events, self._now)

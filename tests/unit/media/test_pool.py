@@ -431,3 +431,22 @@ def test_settings_are_validated() -> None:
     with pytest.raises(ValueError, match="rtp_ports_per_worker"):
         PoolSettings(rtp_ports_per_worker=4)
     assert PoolSettings().conversations_per_worker == 2
+
+
+def test_a_call_without_an_agent_leg_may_reserve_one_slot() -> None:
+    h = make(spare_workers=0)
+    d = h.pool.reserve("caller")
+    h.ready_all()
+    worker = result(d)
+    # A supervisor's monitor calls: one slot each, next to the conversation.
+    assert result(h.pool.reserve("sup-1", slots=1)) == worker
+    assert result(h.pool.reserve("sup-2", slots=1)) == worker
+    assert h.pool.stats().busy_slots == 4
+    d2 = h.pool.reserve("caller-2")  # needs 2: another worker
+    h.ready_all()
+    assert result(d2) != worker
+    h.pool.release("sup-1")
+    h.pool.release("sup-2")
+    assert h.pool.stats().busy_slots == 4  # the two callers
+    with pytest.raises(ValueError):
+        h.pool.reserve("sup-3", slots=5)
