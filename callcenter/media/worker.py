@@ -416,7 +416,11 @@ class Worker:
             audio = self._audio_of(call_id)
             if audio is not None:
                 tap.port.stopTransmit(audio)
+        recorders = self._tap_recorders(tap)
         tap.listen_to, tap.talk_to = listen_to, talk_to
+        for recorder in recorders:
+            if all(recorder is not kept for kept in self._tap_recorders(tap)):
+                tap.port.stopTransmit(recorder)
         self._connect_tap(tap)
 
     def _connect_tap(self, tap: Tap) -> None:
@@ -428,6 +432,18 @@ class Worker:
             audio = self._audio_of(call_id)
             if audio is not None:
                 tap.port.startTransmit(audio)
+        for recorder in self._tap_recorders(tap):
+            tap.port.startTransmit(recorder)
+
+    def _tap_recorders(self, tap: Tap) -> list[pj.AudioMediaRecorder]:
+        """Recorders a tap feeds: a supervisor who barges in (heard by caller and agent) is
+        part of the conversation, so the recording has them on the agent's side; a whisper,
+        which the caller never hears, is not recorded."""
+        return [
+            recording.recorders[1]
+            for recording in self.recordings.values()
+            if recording.right and {recording.left, recording.right} <= set(tap.talk_to)
+        ]
 
     def _rewire_taps(self, call_id: str) -> None:
         for tap in self.taps.values():

@@ -10,8 +10,11 @@ place where the pool puts it), so both the same-worker and the cross-worker tap 
 
 from __future__ import annotations
 
+import array
 import json
+import re
 import time
+import wave
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -107,6 +110,31 @@ def _supervisor(
     )
 
 
+def _recording_tracks(service: Service, call_id: str, tmp_path: Path) -> tuple[Path, Path]:
+    """The call's recording, once written, split into its left and right channels."""
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", call_id)
+    root = service.config_path.parent
+
+    def sidecar() -> Path | None:
+        return next(root.rglob(f"recordings/**/{safe}.json"), None)
+
+    wav = _until(sidecar).with_suffix(".wav")
+    with wave.open(str(wav), "rb") as stereo:
+        assert stereo.getnchannels() == 2
+        rate, frames = stereo.getframerate(), stereo.readframes(stereo.getnframes())
+    samples = array.array("h", frames)
+    tracks = []
+    for channel, name in enumerate(("left", "right")):
+        path = tmp_path / f"recording-{name}.wav"
+        with wave.open(str(path), "wb") as mono:
+            mono.setnchannels(1)
+            mono.setsampwidth(2)
+            mono.setframerate(rate)
+            mono.writeframes(samples[channel::2].tobytes())
+        tracks.append(path)
+    return tracks[0], tracks[1]
+
+
 def _events(service: Service, call_id: str) -> list[tuple[str, dict[str, Any]]]:
     client = redis.Redis(
         unix_socket_path=str(service.data_dir / "redis" / "redis.sock"), decode_responses=True
@@ -197,6 +225,14 @@ def test_listen_whisper_and_barge_reach_exactly_the_right_people(
         return found if sum(t == "monitor.stopped" for t, _ in found) == 3 else None
 
     events = _until(all_stopped)
+    # The recording (stereo: caller left, agent right) has the barging supervisor on the
+    # agent's side, as the caller heard it; a whisper or a listener is not in it.
+    caller_track, agent_track = _recording_tracks(service, call_id, tmp_path)
+    assert tone_seconds(agent_track, BARGE_HZ) >= 2.0
+    assert tone_seconds(agent_track, AGENT_HZ) >= 10.0
+    assert tone_seconds(agent_track, WHISPER_HZ) == tone_seconds(agent_track, LISTEN_HZ) == 0
+    assert tone_seconds(caller_track, CALLER_HZ) >= 10.0
+    assert tone_seconds(caller_track, BARGE_HZ) == 0
     started = sorted(d["mode"] for t, d in events if t == "monitor.started")
     assert started == ["barge", "listen", "listen"]
     assert all(d["supervisor"] == "sue" and d["agent"] == "ann" for _, d in events)
