@@ -11,6 +11,7 @@ slow) changes nothing.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -20,7 +21,8 @@ from typing import Any, TypeVar
 
 import redis.asyncio as redis
 from prometheus_client import Counter
-from redis.exceptions import ResponseError
+from redis.exceptions import RedisError, ResponseError
+from sqlalchemy import exc as sa_exc
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import deferLater
@@ -36,6 +38,8 @@ T = TypeVar("T")
 RunBlocking = Callable[[Callable[[], T]], Deferred[T]]
 
 GROUP_PREFIX = "history-"
+REJECTED = keys.PREFIX + "history:rejected"  # Stream: events the history could not take
+POISON_STRIKES = 5  # failures of one batch, the database answering, before it is split
 
 
 def group_name(database_identity: str) -> str:
@@ -47,6 +51,10 @@ def group_name(database_identity: str) -> str:
 
 EVENTS_WRITTEN = Counter(
     "callcenter_history_events_total", "Event log entries written to the history database"
+)
+EVENTS_REJECTED = Counter(
+    "callcenter_history_rejected_total",
+    "Events the history database refused alone, parked in cc:history:rejected",
 )
 WRITE_FAILURES = Counter(
     "callcenter_history_write_failures_total",
@@ -102,6 +110,7 @@ class HistoryConsumer:
         self._max_backoff = max_backoff
         self._forget_idle_ms = int(forget_idle_seconds * 1000)
         self._linger = linger_seconds
+        self._strikes = 0  # consecutive failures of a batch while the database answers
         self._next_forget = 0.0
         self._running = False
         self._idle_stops = False  # stopping: end at the first empty read
@@ -221,21 +230,62 @@ class HistoryConsumer:
         return claimed
 
     async def _write(self, entries: list[tuple[str, dict[str, str] | None]]) -> None:
-        batch = []
+        batch: list[tuple[str, dict[str, str], LoggedEvent]] = []
         for entry_id, fields in entries:
             # An entry trimmed from the stream while pending comes back without fields.
             logged = parse_entry(entry_id, fields) if fields else None
-            if logged is not None:
-                batch.append(logged)
+            if logged is not None and fields is not None:
+                batch.append((entry_id, fields, logged))
         if batch:
-            await self._run_blocking(lambda: self._writer.write(batch))
+            try:
+                await self._run_blocking(lambda: self._writer.write([b[2] for b in batch]))
+                self._strikes = 0
+            except Exception as exc:
+                if _is_outage(exc):
+                    raise  # retried with backoff: nothing is acknowledged
+                self._strikes += 1
+                if self._strikes < POISON_STRIKES:
+                    raise
+                await self._isolate(batch, exc)
         ids = [entry_id for entry_id, _ in entries]
         await as_deferred(self._ack(ids))
         self.written += len(ids)
         EVENTS_WRITTEN.inc(len(batch))
 
+    async def _isolate(
+        self, batch: list[tuple[str, dict[str, str], LoggedEvent]], first: Exception
+    ) -> None:
+        """The same batch keeps failing while the database answers (an event the writer or a
+        listener cannot take): write its events one by one and park those that fail alone in
+        ``cc:history:rejected`` with the error, so one bad event cannot stop the history."""
+        log.error("history: a batch failed %d times (%s); writing its events one by one",
+                  self._strikes, _describe(first))  # fmt: skip
+        for entry_id, fields, logged in batch:
+            try:
+                await self._run_blocking(functools.partial(self._writer.write, [logged]))
+            except Exception as exc:
+                if _is_outage(exc):
+                    raise
+                event = logged.event
+                log.error(
+                    "history: event %s (%s of call %s) parked in %s: %s",
+                    event.id, event.type, event.call_id, REJECTED, _describe(exc),
+                )  # fmt: skip
+                parked = {**fields, "entry": entry_id, "error": _describe(exc)}
+                await as_deferred(self._park(parked))
+                EVENTS_REJECTED.inc()
+        self._strikes = 0
+
+    async def _park(self, fields: dict[str, str]) -> None:
+        await self._client.xadd(REJECTED, fields)  # type: ignore[arg-type]
+
     async def _ack(self, ids: list[str]) -> None:
         await self._client.xack(self._stream, self.group, *ids)
+
+
+def _is_outage(exc: Exception) -> bool:
+    """A fault of the database or Redis connection (wait and retry), not of the data."""
+    return isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError | RedisError | OSError)
 
 
 def _describe(exc: Exception) -> str:

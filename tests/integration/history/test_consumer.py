@@ -21,7 +21,7 @@ from twisted.internet.task import deferLater
 
 from callcenter.aio import as_deferred
 from callcenter.domain.history import CallSummary
-from callcenter.history.consumer import group_name
+from callcenter.history.consumer import REJECTED, group_name
 from callcenter.history.database import HistoryDatabase
 from callcenter.history.service import HistoryService
 from callcenter.history.tables import call_events, calls
@@ -242,3 +242,30 @@ async def test_processes_with_databases_of_their_own_each_get_every_event(
         for url in urls:
             await eventually(lambda url=url: finished_calls(url) == len(ids))  # type: ignore[misc]
             assert stored_events(url) == total
+
+
+@pytest_twisted.ensureDeferred
+async def test_an_event_the_history_cannot_take_is_parked_and_the_rest_written(
+    history_url: str, redis_server: RedisServer
+) -> None:
+    """A listener that always fails on one call (a bug, bad data) must not stop the history:
+    after a few tries the batch is split, the other calls are written and the one event that
+    fails alone waits in ``cc:history:rejected`` with its error."""
+
+    def broken(_: Connection, summary: CallSummary) -> None:
+        if summary.call_id == "bad":
+            raise ValueError("cannot file a ticket for this call")
+
+    async with (
+        redis_client(redis_server) as client,
+        consuming(history_url, redis_server.url) as service,
+    ):
+        service.writer.add_finished_listener(broken)
+        service.consumer._linger = 0.0  # one batch with every call in it
+        await as_deferred(append(client, ["good", "bad", "fine"]))
+        await eventually(lambda: finished_calls(history_url) == 2)
+        await eventually(lambda: service.consumer.written == 18)
+        parked = await on_redis(client.xrange(REJECTED))
+    assert [(f["call_id"], f["type"]) for _, f in parked] == [("bad", "call.ended")]
+    assert "cannot file a ticket" in parked[0][1]["error"]
+    assert stored_events(history_url) == 17  # all but the parked one
