@@ -58,6 +58,7 @@ from callcenter.metrics.http import MetricsResource
 from callcenter.metrics.live import LiveState
 from callcenter.monitor.admission import MonitorAdmission
 from callcenter.monitor.desk import AnsweredOffers, MonitorDesk, mode_codes
+from callcenter.monitor.elsewhere import ConversationsElsewhere
 from callcenter.monitor.http import MonitorEndpoint
 from callcenter.monitor.ringer import MonitorRinger
 from callcenter.monitor.sessions import MonitorSessions
@@ -139,6 +140,7 @@ class CallCenter:
         self.monitors: MonitorSessions | None = None
         self.kpis: KpiFeed | None = None
         self.monitor_ringer: MonitorRinger | None = None
+        self.elsewhere: ConversationsElsewhere | None = None
         # Names this process among the controllers sharing one Redis (offers hand-off).
         self.controller_id = uuid.uuid4().hex
         self.started_at = time.time()
@@ -458,11 +460,18 @@ class CallCenter:
         assert self.routing is not None and self.registrar is not None and self.events is not None
         assert self.front is not None
         codes = config.feature_codes
+        assert self.link is not None and self.routing_state is not None
+        self.elsewhere = ConversationsElsewhere(
+            self.link, self.routing_state, self.controller_id, time.time
+        )
+        front = self.front.settings
+        self.elsewhere.publish(f"{front.via_host}:{front.port}")
         desk = MonitorDesk(
             mode_codes(codes.listen, codes.whisper, codes.barge),
             self.roster,
             AnsweredOffers(self.routing.offers),
             InviteAuthenticator(config.sip.realm, self.roster.password, guard=self.registrar.guard),
+            self.elsewhere,
         )
         self.monitors = MonitorSessions(self.pool, abort_dialog=self.front.abort_dialog)
         self.calls.monitoring = MonitorAdmission(
@@ -706,6 +715,8 @@ class CallCenter:
             self.routing.stop()
         if self.waiting is not None:
             self.waiting.stop()
+        if self.elsewhere is not None:
+            self.elsewhere.withdraw()
         if self.monitors is not None:
             self.monitors.hang_up_all()
         if self.calls is not None:

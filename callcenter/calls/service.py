@@ -32,7 +32,7 @@ from callcenter.domain.ivr.flow import Flow
 from callcenter.domain.ivr.library import FlowLibrary
 from callcenter.media import protocol as media
 from callcenter.monitor.admission import MonitorAdmission
-from callcenter.monitor.desk import MonitorRefused
+from callcenter.monitor.desk import MonitorGranted, MonitorRefused
 from callcenter.sip.admission import Admission, InboundCall, Reject, RouteTo
 from callcenter.store.call_records import CallRecords, EventLog
 
@@ -135,13 +135,18 @@ class CallService:
             return self._open(call, flow, self._numbers[call.did])
         if is_monitor:
             assert monitoring is not None
-            verdict = monitoring.decide(call)
-            if isinstance(verdict, Reject):  # 407 challenge, 403 not a supervisor or blocked
-                self.rejected[verdict.code] = self.rejected.get(verdict.code, 0) + 1
-                return verdict
-            if isinstance(verdict, MonitorRefused):  # unknown agent, agent not on a call
-                return self._open(call, announcement(verdict.text), f"monitor code {call.did}")
-            return monitoring.admit(call, verdict)
+
+            def monitor(
+                verdict: MonitorGranted | MonitorRefused | Reject,
+            ) -> Admission | Deferred[Admission]:
+                if isinstance(verdict, Reject):  # 407 challenge, 403, 302 to another front
+                    self.rejected[verdict.code] = self.rejected.get(verdict.code, 0) + 1
+                    return verdict
+                if isinstance(verdict, MonitorRefused):  # unknown agent, agent not on a call
+                    return self._open(call, announcement(verdict.text), f"monitor code {call.did}")
+                return monitoring.admit(call, verdict)
+
+            return as_deferred(monitoring.decide(call)).addCallback(monitor)
         assert desk is not None
 
         def decided(outcome: FeatureCodeOutcome | Reject) -> Admission | Deferred[Admission]:

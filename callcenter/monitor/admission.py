@@ -55,8 +55,8 @@ class MonitorAdmission:
     def is_monitor_code(self, did: str) -> bool:
         return self.desk.is_monitor_code(did)
 
-    def decide(self, call: InboundCall) -> MonitorGranted | MonitorRefused | Reject:
-        return self.desk.handle(call)
+    async def decide(self, call: InboundCall) -> MonitorGranted | MonitorRefused | Reject:
+        return await self.desk.handle(call)
 
     def admit(self, call: InboundCall, granted: MonitorGranted) -> Deferred[Admission]:
         session = MonitorSession(call.call_id, granted, self._pool, self._events, self._now)

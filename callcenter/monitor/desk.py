@@ -3,10 +3,11 @@
 
 The INVITE must authenticate with a supervisor's SIP username and password (``407`` challenge,
 as for agents' feature codes); an agent's or unknown credentials get ``403``. An authenticated
-supervisor asking for an unknown agent, or for an agent who is not talking to a caller on this
-service right now, hears why and is hung up (:class:`MonitorRefused`). Otherwise the desk
-names the conversation to tap (:class:`MonitorGranted`) and the call service admits the
-supervisor's call to a media worker (any worker: the tap crosses workers).
+supervisor asking for an unknown agent, or for an agent who is not talking to a caller right
+now, hears why and is hung up (:class:`MonitorRefused`); an agent talking through another
+controller gets the phone redirected there (``302``, :mod:`callcenter.monitor.elsewhere`).
+Otherwise the desk names the conversation to tap (:class:`MonitorGranted`) and the call
+service admits the supervisor's call to a media worker (any worker: the tap crosses workers).
 
 -*- test-case-name: tests.unit.monitor.test_desk -*-
 """
@@ -22,6 +23,7 @@ from callcenter.domain.monitor import Mode, Supervisor, parse_monitor_code
 from callcenter.domain.routing import Agent
 from callcenter.sip.admission import InboundCall, Reject
 from callcenter.sip.invite_auth import InviteAuthenticator
+from callcenter.store.link import RedisUnavailableError
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +75,12 @@ class AnsweredOffers:
         return None
 
 
+class Elsewhere(Protocol):
+    """Which other controller's SIP front (``host:port``) holds an agent's conversation."""
+
+    async def front_for(self, agent_id: str) -> str | None: ...
+
+
 class Roster(Protocol):
     @property
     def agents(self) -> Mapping[str, Agent]: ...
@@ -103,16 +111,18 @@ class MonitorDesk:
         roster: Roster,
         conversations: Conversations,
         auth: InviteAuthenticator,
+        elsewhere: Elsewhere | None = None,
     ) -> None:
         self._codes = dict(codes)
         self._roster = roster
         self.conversations = conversations
         self._auth = auth
+        self._elsewhere = elsewhere
 
     def is_monitor_code(self, did: str) -> bool:
         return parse_monitor_code(did, self._codes) is not None
 
-    def handle(self, call: InboundCall) -> MonitorGranted | MonitorRefused | Reject:
+    async def handle(self, call: InboundCall) -> MonitorGranted | MonitorRefused | Reject:
         request = parse_monitor_code(call.did, self._codes)
         if request is None:
             return Reject(404, "Not Found")
@@ -127,9 +137,22 @@ class MonitorDesk:
         if agent is None:
             return MonitorRefused(f"There is no agent {request.agent_id}.", "unknown-agent")
         conversation = self.conversations.conversation_of(agent.id)
-        if conversation is None:
-            return MonitorRefused(f"Agent {agent.name} is not on a call.", "agent-not-on-call")
-        return MonitorGranted(supervisor, agent, request.mode, conversation)
+        if conversation is not None:
+            return MonitorGranted(supervisor, agent, request.mode, conversation)
+        front = await self._front_elsewhere(agent.id)
+        if front is not None:  # another controller holds the call: the phone asks it instead
+            log.info("monitor code %s: agent %s talks via %s, redirecting", call.did, agent.id,
+                     front)  # fmt: skip
+            return Reject(302, "Moved Temporarily", {"Contact": f"<sip:{call.did}@{front}>"})
+        return MonitorRefused(f"Agent {agent.name} is not on a call.", "agent-not-on-call")
+
+    async def _front_elsewhere(self, agent_id: str) -> str | None:
+        if self._elsewhere is None:
+            return None
+        try:
+            return await self._elsewhere.front_for(agent_id)
+        except RedisUnavailableError:
+            return None  # then "not on a call": nothing better can be said
 
 
 def mode_codes(listen: str, whisper: str, barge: str) -> dict[Mode, str]:

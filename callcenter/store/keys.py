@@ -84,6 +84,12 @@ def call_owner(call_id: str) -> str:
     return f"{PREFIX}call-owner:{call_id}"
 
 
+def controller_front(controller_id: str) -> str:
+    """String: ``host:port`` of that controller's SIP front (supervisors are redirected there
+    to monitor a conversation it holds)."""
+    return f"{PREFIX}controller-front:{controller_id}"
+
+
 def offers_channel(controller_id: str) -> str:
     """Pub/sub channel: matches another controller made for this controller's callers."""
     return f"{PREFIX}offers:{controller_id}"

@@ -378,6 +378,9 @@ def _phone_main(argv: list[str] | None = None) -> int:
         def onDtmfDigit(self, prm: Any) -> None:  # noqa: N802
             summary["dtmf_received"].append(prm.digit)
 
+        def onCallRedirected(self, prm: Any) -> int:  # noqa: N802
+            return int(pj.PJSIP_REDIRECT_ACCEPT)  # follow a 3xx, as softphones do
+
     ep = pj.Endpoint()
     ep.libCreate()
     cfg = pj.EpConfig()

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from callcenter.domain.monitor import Mode, Supervisor
 from callcenter.domain.routing import Agent
@@ -20,6 +21,7 @@ from callcenter.sip.digest import parse_auth_params
 from callcenter.sip.invite_auth import InviteAuthenticator
 from tests.support.sip_register import authorization
 
+T = TypeVar("T")
 PASSWORDS = {"sue": "sue-password-1", "ann": "ann-password-1"}
 SUE = Supervisor("sue", "Sue", "sue")
 ANN = Agent("ann", "Ann", "ann", {}, ())
@@ -42,7 +44,7 @@ class Offer:
     answered: bool
 
 
-def desk() -> MonitorDesk:
+def desk(elsewhere: Any = None) -> MonitorDesk:
     offers = {
         "leg-1": Offer("leg-1", "call-1", "ann", True),
         "leg-2": Offer("leg-2", "call-2", "bob", False),  # still ringing
@@ -52,6 +54,7 @@ def desk() -> MonitorDesk:
         Roster({"ann": ANN, "bob": BOB}),
         AnsweredOffers(offers),
         InviteAuthenticator("callcenter", PASSWORDS.get, lambda: 1_700_000_000.0, secret=b"k" * 32),
+        elsewhere,
     )
 
 
@@ -70,10 +73,19 @@ def invite(did: str, authorization: tuple[str, ...] = (), cseq: int = 1) -> Inbo
     )
 
 
+def run(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Drive a coroutine that never really suspends (no Redis behind this desk)."""
+    try:
+        coroutine.send(None)
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
+    raise AssertionError("the coroutine suspended")
+
+
 def dial(
     d: MonitorDesk, did: str, username: str = "sue", password: str = "sue-password-1"
 ) -> MonitorGranted | MonitorRefused | Reject:
-    first = d.handle(invite(did))
+    first = run(d.handle(invite(did)))
     assert isinstance(first, Reject) and first.code == 407
     challenge = parse_auth_params(first.headers["Proxy-Authenticate"].partition(" ")[2])
     value = authorization(
@@ -83,7 +95,7 @@ def dial(
         uri=f"sip:{did}@127.0.0.1:5060",
         method="INVITE",
     )
-    return d.handle(invite(did, (value,), cseq=2))
+    return run(d.handle(invite(did, (value,), cseq=2)))
 
 
 def test_a_supervisor_is_granted_the_agents_live_conversation() -> None:
@@ -111,3 +123,15 @@ def test_other_numbers_are_no_monitor_codes() -> None:
     d = desk()
     assert d.is_monitor_code("*52ann") and not d.is_monitor_code("*40")
     assert not d.is_monitor_code("100")
+
+
+class Elsewhere:
+    async def front_for(self, agent_id: str) -> str | None:
+        return "10.0.0.2:5060" if agent_id == "bob" else None
+
+
+def test_an_agent_talking_through_another_controller_is_a_redirect() -> None:
+    d = desk(Elsewhere())
+    moved = dial(d, "*51bob")
+    assert isinstance(moved, Reject) and moved.code == 302
+    assert moved.headers == {"Contact": "<sip:*51bob@10.0.0.2:5060>"}
