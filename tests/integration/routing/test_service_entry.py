@@ -20,7 +20,12 @@ from tests.support.redis_server import RedisServer
 
 def _session(call_id: str) -> Any:
     record = SimpleNamespace(
-        outcome="queued", caller="+441234", caller_name="", priority=None, queued_at=None
+        outcome="queued",
+        caller="+441234",
+        caller_name="",
+        priority=None,
+        queued_at=None,
+        call_id=call_id,
     )
     return SimpleNamespace(call_id=call_id, record=record)
 
