@@ -15,6 +15,7 @@ with a failure; the largest N whose every call was bridged and held at once is r
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -110,6 +111,43 @@ class ProcessSampler(threading.Thread):
         self.join(5)
 
 
+@dataclass
+class RecordingCount:
+    """Conversation recordings on disk after a level: written, sidecar sha256 right, wrong."""
+
+    written: int = 0
+    verified: int = 0
+    mismatched: int = 0
+
+
+def count_recordings(directory: Path) -> RecordingCount:
+    count = RecordingCount()
+    for sidecar in directory.rglob("*.json"):
+        if sidecar.name.endswith(".ivr.json"):
+            continue
+        facts = json.loads(sidecar.read_text())
+        wav = sidecar.with_suffix(".wav")
+        if not wav.exists():
+            count.mismatched += 1
+            continue
+        count.written += 1
+        if hashlib.sha256(wav.read_bytes()).hexdigest() == facts.get("sha256"):
+            count.verified += 1
+        else:
+            count.mismatched += 1
+    return count
+
+
+def wait_recordings(directory: Path, expected: int, timeout: float = 60.0) -> RecordingCount:
+    """Recordings are finished after the call ends (interleaved off the reactor): wait for them."""
+    deadline = time.monotonic() + timeout
+    count = count_recordings(directory)
+    while count.written < expected and time.monotonic() < deadline:
+        time.sleep(1.0)
+        count = count_recordings(directory)
+    return count
+
+
 class AgentSimProcess:
     """``python -m bench.agent_sim`` as a child: started, waited for ready, stopped for stats."""
 
@@ -183,6 +221,7 @@ class Level:
     sim_cpu: list[float]
     sim_rss: list[int]
     register_seconds: float
+    recordings: RecordingCount
 
     @property
     def peak_held(self) -> int:
@@ -211,6 +250,7 @@ class Level:
             and self.answered == self.calls
             and self.peak_held >= self.calls
             and not self.sim.get("double_booked")
+            and self.recordings.verified == self.calls
         )
 
 
@@ -235,10 +275,19 @@ def run_level(
             samples = held.stop()
             sim_sampler.stop()
             records = call_records(service, level + 50)
+            recordings = wait_recordings(tmp / "recordings", level)
         finally:
             stats = sim.stop()
     return Level(
-        level, run, samples, records, stats, sim_sampler.cpu, sim_sampler.rss, register_seconds
+        level,
+        run,
+        samples,
+        records,
+        stats,
+        sim_sampler.cpu,
+        sim_sampler.rss,
+        register_seconds,
+        recordings,
     )
 
 
@@ -253,6 +302,9 @@ def describe_level(level: Level, hold_s: int) -> list[str]:
         f"{len(level.held.held)} polls, {level.held.poll_errors} poll errors)",
         f"  answered by an agent: {level.answered}/{level.calls}; outcomes {level.outcomes}",
         f"  queue wait (entry -> agent connected): p50 {_round(p50)} s, p99 {_round(p99)} s",
+        f"  stereo recordings: {level.recordings.written} written, "
+        f"{level.recordings.verified} with a matching sidecar sha256, "
+        f"{level.recordings.mismatched} missing or mismatched",
         f"  agent simulator: {level.calls} registered in {level.register_seconds:.1f} s; "
         f"INVITEs {sim.get('invites')}, answered {sim.get('answered')}, "
         f"ACKed {sim.get('confirmed')}, at once {sim.get('max_concurrent')}, "
