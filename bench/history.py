@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from callcenter.domain.history import CallEvent
+from callcenter.domain.events import LogEntry
 from callcenter.history.database import HistoryDatabase
 from callcenter.history.writer import HistoryWriter, LoggedEvent
 from tests.support.postgres import running_postgres, unavailable_reason
@@ -38,7 +38,7 @@ def _events(calls: int) -> list[LoggedEvent]:
     for n in range(calls):
         t0 = 1_790_000_000.0 + n * 0.05  # a call every 50 ms: many calls in each batch
         for step, (dt, kind, data) in enumerate(STEPS):
-            event = CallEvent(f"c{n}-{step}", kind, f"c{n}", t0 + dt, data)
+            event = LogEntry(f"c{n}-{step}", kind, f"c{n}", t0 + dt, data)
             logged.append(LoggedEvent(event, 0))
     logged.sort(key=lambda e: e.event.at)
     return [LoggedEvent(e.event, position) for position, e in enumerate(logged)]

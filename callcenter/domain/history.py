@@ -9,25 +9,15 @@ recomputation after a crash all give the same answer as a single pass would.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from typing import Any
+
+from callcenter.domain.events import LogEntry
 
 FINAL_TYPES = frozenset({"call.ended", "call.rejected", "call.failed"})
 
 # Offer answers that are not a ring-out: how the agent leg ended, by SIP code.
 _OFFER_RESULTS = {486: "busy", 600: "busy", 603: "declined", 480: "unreachable", 404: "unreachable"}
-
-
-@dataclass(frozen=True)
-class CallEvent:
-    """One entry of the event log as the history stores it (times are Unix seconds)."""
-
-    id: str
-    type: str
-    call_id: str
-    at: float
-    data: Mapping[str, Any]
 
 
 @dataclass(frozen=True)
@@ -94,7 +84,7 @@ class CallSummary:
         return self.ended_at is not None
 
 
-def history_call_id(event: CallEvent) -> str:
+def history_call_id(event: LogEntry) -> str:
     """The call an event belongs to in the history: its ``call_id``, or for an agent's state
     change the call it names (wrap-up → available carries the call just wrapped up, while
     the agent is tied to no call any more). Empty: the event is about no call."""
@@ -191,7 +181,7 @@ class _State:
             self.held = None
 
 
-def summarize(call_id: str, events: Iterable[CallEvent]) -> CallSummary:
+def summarize(call_id: str, events: Iterable[LogEntry]) -> CallSummary:
     """The summary of ``call_id`` from its events, given in log order."""
     state = _State(call_id)
     for event in events:
@@ -199,7 +189,7 @@ def summarize(call_id: str, events: Iterable[CallEvent]) -> CallSummary:
     return _summary(state)
 
 
-def _apply(s: _State, e: CallEvent) -> None:
+def _apply(s: _State, e: LogEntry) -> None:
     d, at = e.data, e.at
     kind = e.type
     if kind == "call.arrived":
@@ -282,7 +272,7 @@ def _apply(s: _State, e: CallEvent) -> None:
         s.notes = _text(d.get("notes"))
 
 
-def _end(s: _State, e: CallEvent) -> None:
+def _end(s: _State, e: LogEntry) -> None:
     if s.ended_at is not None:
         return
     d, at = e.data, e.at
@@ -311,7 +301,7 @@ def _end(s: _State, e: CallEvent) -> None:
         s.stop_hold(at)
 
 
-def _agent_state(s: _State, e: CallEvent) -> None:
+def _agent_state(s: _State, e: LogEntry) -> None:
     """Wrap-up of this call: from the agent entering ``wrap-up`` for it to leaving it."""
     d = e.data
     agent = str(d.get("agent", ""))

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -28,7 +27,7 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import deferLater
 
 from callcenter.aio import as_deferred
-from callcenter.domain.history import CallEvent
+from callcenter.domain.events import entry_from_fields
 from callcenter.history.writer import HistoryWriter, LoggedEvent
 from callcenter.store import keys
 
@@ -66,15 +65,8 @@ def parse_entry(entry_id: str, fields: dict[str, str]) -> LoggedEvent | None:
     """An event from a stream entry; None for an entry that is not an event (skipped)."""
     try:
         ms, seq = (int(part) for part in entry_id.split("-"))
-        data = json.loads(fields.get("data") or "{}")
-        event = CallEvent(
-            id=fields.get("id") or entry_id,
-            type=fields["type"],
-            call_id=fields.get("call_id", ""),
-            at=float(fields["at"]),
-            data=data if isinstance(data, dict) else {},
-        )
-    except (KeyError, ValueError) as exc:
+        event = entry_from_fields(fields, entry_id)
+    except ValueError as exc:
         log.warning("history: event log entry %s skipped: %r", entry_id, exc)
         return None
     return LoggedEvent(event, ms * 1_000_000 + seq)

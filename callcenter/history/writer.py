@@ -19,7 +19,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from callcenter.domain.history import CallEvent, CallSummary, history_call_id, summarize
+from callcenter.domain.events import LogEntry
+from callcenter.domain.history import CallSummary, history_call_id, summarize
 from callcenter.history.database import HistoryDatabase
 from callcenter.history.tables import call_events, calls, legs, queue_attempts
 
@@ -30,7 +31,7 @@ FinishedListener = Callable[[Connection, CallSummary], None]
 class LoggedEvent:
     """An event with its place in the log (``position`` orders a call's events)."""
 
-    event: CallEvent
+    event: LogEntry
     position: int
 
 
@@ -93,7 +94,7 @@ class HistoryWriter:
     def _resummarize(self, connection: Connection, touched: list[str]) -> list[CallSummary]:
         """Summarise the touched calls again from all their stored events; a handful of
         statements per batch, whatever the number of calls in it."""
-        events: dict[str, list[CallEvent]] = {call_id: [] for call_id in touched}
+        events: dict[str, list[LogEntry]] = {call_id: [] for call_id in touched}
         for r in connection.execute(
             sa.select(
                 call_events.c.id,
@@ -105,7 +106,7 @@ class HistoryWriter:
             .where(call_events.c.call_id.in_(touched))
             .order_by(call_events.c.call_id, call_events.c.position)
         ):
-            events[r.call_id].append(CallEvent(r.id, r.type, r.call_id, r.at, r.data or {}))
+            events[r.call_id].append(LogEntry(r.id, r.type, r.call_id, r.at, r.data or {}))
         was_final: dict[str, bool] = {
             r.call_id: bool(r.finalized)
             for r in connection.execute(

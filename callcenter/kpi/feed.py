@@ -14,7 +14,6 @@ The entry ``id`` field makes a replayed entry harmless too (:class:`FactReader`)
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -23,7 +22,8 @@ from typing import Any
 import redis.asyncio as redis
 from redis.exceptions import RedisError
 
-from callcenter.domain.kpi import FactReader, KpiBook, LogEntry, Window, window_start
+from callcenter.domain.events import LogEntry, entry_from_fields
+from callcenter.domain.kpi import FactReader, KpiBook, Window, window_start
 from callcenter.store import keys
 
 log = logging.getLogger(__name__)
@@ -38,15 +38,8 @@ MEMBERS_SECONDS = 30.0
 def entry_of(fields: Mapping[str, Any]) -> LogEntry | None:
     """A stream entry's fields as a LogEntry; None when it is not one of ours."""
     try:
-        data = json.loads(fields.get("data") or "{}")
-        return LogEntry(
-            id=str(fields.get("id", "")),
-            type=str(fields["type"]),
-            call_id=str(fields.get("call_id", "")),
-            at=float(fields["at"]),
-            data=data if isinstance(data, dict) else {},
-        )
-    except (KeyError, ValueError, TypeError):
+        return entry_from_fields(fields)
+    except ValueError:
         return None
 
 

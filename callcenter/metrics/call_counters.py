@@ -15,6 +15,7 @@ from typing import Any
 
 from prometheus_client import Counter, Histogram
 
+from callcenter.domain.events import LogEntry
 from callcenter.domain.kpi import (
     Abandoned,
     AgentStatus,
@@ -22,7 +23,6 @@ from callcenter.domain.kpi import (
     FactReader,
     Handled,
     LeftQueue,
-    LogEntry,
     Queued,
     QueueTargets,
 )

@@ -22,7 +22,6 @@ from callcenter.domain.kpi.facts import (
     FactReader,
     Handled,
     LeftQueue,
-    LogEntry,
     Queued,
 )
 from callcenter.domain.kpi.windows import Window, day_start, window_start
@@ -37,7 +36,6 @@ __all__ = [
     "KpiBook",
     "Kpis",
     "LeftQueue",
-    "LogEntry",
     "QueueTargets",
     "Queued",
     "ServiceLevelFormula",

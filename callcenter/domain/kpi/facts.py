@@ -27,20 +27,10 @@ Which entry gives which fact:
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
-
-@dataclass(frozen=True)
-class LogEntry:
-    """One event log entry as read from the stream (``data`` already decoded)."""
-
-    id: str
-    type: str
-    call_id: str
-    at: float
-    data: Mapping[str, Any]
+from callcenter.domain.events import LogEntry
 
 
 @dataclass(frozen=True)

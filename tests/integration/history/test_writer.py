@@ -10,7 +10,8 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from callcenter.domain.history import CallEvent, CallSummary
+from callcenter.domain.events import LogEntry
+from callcenter.domain.history import CallSummary
 from callcenter.history.database import HistoryDatabase
 from callcenter.history.queries import CallFilter, HistoryQueries
 from callcenter.history.tables import call_events, calls, legs, queue_attempts
@@ -31,7 +32,7 @@ def answered_call(call_id: str, t0: float = 1_790_000_000.0) -> list[LoggedEvent
         (65, "call.ended", {"outcome": "completed", "by": "caller", "node": "billing"}),
     ]
     return [
-        LoggedEvent(CallEvent(f"{call_id}-{n}", kind, call_id, t0 + dt, d), int(t0 * 1e9) + n)
+        LoggedEvent(LogEntry(f"{call_id}-{n}", kind, call_id, t0 + dt, d), int(t0 * 1e9) + n)
         for n, (dt, kind, d) in enumerate(data)
     ]
 
@@ -66,7 +67,7 @@ def test_replays_are_written_once_and_the_listener_fires_once(database: HistoryD
     assert count(database, call_events) == len(events)
     assert count(database, queue_attempts) == 1 and count(database, legs) == 2
 
-    late = CallEvent("c1-rec", "recording.saved", "c1", events[-1].event.at + 1,
+    late = LogEntry("c1-rec", "recording.saved", "c1", events[-1].event.at + 1,
                      {"url": "/api/recordings/c1/audio"})  # fmt: skip
     writer.write([LoggedEvent(late, events[-1].position + 1)])
     assert finished == ["c1"]  # a late event refines the record, it does not finish it again

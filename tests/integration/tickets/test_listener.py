@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from callcenter.domain.history import CallEvent
+from callcenter.domain.events import LogEntry
 from callcenter.domain.tickets import TicketRules
 from callcenter.history.database import HistoryDatabase
 from callcenter.history.writer import HistoryWriter, LoggedEvent
@@ -18,7 +18,7 @@ T0 = 1_800_000_000.0
 
 def events(call_id: str, *steps: tuple[str, float, dict[str, Any]]) -> list[LoggedEvent]:
     return [
-        LoggedEvent(CallEvent(f"{call_id}-{n}", kind, call_id, T0 + at, data), n)
+        LoggedEvent(LogEntry(f"{call_id}-{n}", kind, call_id, T0 + at, data), n)
         for n, (kind, at, data) in enumerate(steps)
     ]
 

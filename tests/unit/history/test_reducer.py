@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from callcenter.domain.events import LogEntry
 from callcenter.domain.history import (
-    CallEvent,
     CallSummary,
     QueueAttempt,
     history_call_id,
@@ -18,11 +18,11 @@ class Script:
 
     def __init__(self, call_id: str = "c1") -> None:
         self.call_id = call_id
-        self.events: list[CallEvent] = []
+        self.events: list[LogEntry] = []
 
     def at(self, t: float, type_: str, call_id: str | None = None, **data: Any) -> Script:
         cid = self.call_id if call_id is None else call_id
-        self.events.append(CallEvent(f"e{len(self.events)}", type_, cid, t, data))
+        self.events.append(LogEntry(f"e{len(self.events)}", type_, cid, t, data))
         return self
 
     def arrive(self, t: float = 100.0) -> Script:
@@ -231,13 +231,13 @@ def test_in_progress_outcomes() -> None:
 
 
 def test_an_agent_state_event_belongs_to_the_call_it_names() -> None:
-    def event(call_id: str, **data: Any) -> CallEvent:
-        return CallEvent("x", "agent.state", call_id, 1.0, data)
+    def event(call_id: str, **data: Any) -> LogEntry:
+        return LogEntry("x", "agent.state", call_id, 1.0, data)
 
     assert history_call_id(event("", agent="ann", status="available", call="c9")) == "c9"
     assert history_call_id(event("c1", agent="ann", status="on-call", call="c1")) == "c1"
     assert history_call_id(event("", agent="ann", status="paused", call="")) == ""
-    assert history_call_id(CallEvent("y", "call.ended", "c3", 1.0, {"call": "zz"})) == "c3"
+    assert history_call_id(LogEntry("y", "call.ended", "c3", 1.0, {"call": "zz"})) == "c3"
 
 
 def test_a_supervisor_move_and_priority_change_follow_the_call() -> None:

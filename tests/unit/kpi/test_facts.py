@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from callcenter.domain.events import LogEntry
 from callcenter.domain.kpi import (
     Abandoned,
     AgentStatus,
@@ -12,7 +13,6 @@ from callcenter.domain.kpi import (
     FactReader,
     Handled,
     LeftQueue,
-    LogEntry,
     Queued,
 )
 
