@@ -15,7 +15,6 @@ Bad input is a 400 with an ``error_id`` naming the field at fault.
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from collections.abc import Awaitable, Callable
@@ -37,6 +36,7 @@ from callcenter.tickets.outbox import STATES, Outbox
 from callcenter.web.auth import Principal, TokenAuth, rank
 from callcenter.web.errors import ApiError, BadRequestError, ForbiddenError, NotFoundError
 from callcenter.web.json_api import JsonEndpoint, Reply, query_arg
+from callcenter.web.json_api import json_body as web_json_body
 
 MAX_BODY = 64 * 1024
 MAX_LIMIT = 500
@@ -383,17 +383,11 @@ class _Fixed(JsonEndpoint):
 
 
 def json_body(request: Request) -> dict[str, Any]:
-    content = request.content
-    raw = content.read(MAX_BODY + 1) if content is not None else b""
-    if len(raw) > MAX_BODY:
-        raise FieldError("body-too-large", f"the body must be at most {MAX_BODY} bytes")
+    """The body as a JSON object; a bad one is the ``invalid-json`` field error of this API."""
     try:
-        body = json.loads(raw or b"null")
-    except (ValueError, UnicodeDecodeError):
-        raise FieldError("invalid-json", "the body must be a JSON object") from None
-    if not isinstance(body, dict):
-        raise FieldError("invalid-json", "the body must be a JSON object")
-    return body
+        return web_json_body(request, MAX_BODY)
+    except BadRequestError as exc:
+        raise FieldError("invalid-json", str(exc)) from None
 
 
 def _only(body: dict[str, Any], allowed: tuple[str, ...]) -> None:

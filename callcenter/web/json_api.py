@@ -96,12 +96,19 @@ def query_arg(request: Request, name: str) -> str | None:
     return values[0].decode() if values else None
 
 
-def json_body(request: Request, limit: int = MAX_BODY) -> dict[str, Any]:
-    """The request body as a JSON object; ``400`` saying what is wrong otherwise."""
+def json_body(
+    request: Request, limit: int = MAX_BODY, empty: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The request body as a JSON object; ``400`` saying what is wrong otherwise.
+
+    ``empty``: what an empty body stands for where every field is optional (else it is a 400).
+    """
     content = request.content
     raw = content.read(limit + 1) if content is not None else b""
     if len(raw) > limit:
         raise BadRequestError(f"request body over {limit} bytes")
+    if not raw and empty is not None:
+        return dict(empty)
     try:
         body = json.loads(raw or b"null")
     except (ValueError, UnicodeDecodeError):
