@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from twisted.web.resource import Resource
 from twisted.web.server import Request
 
+from callcenter.calls.errors import CallNotFoundError
 from callcenter.history.queries import CallFilter, parse_time
 from callcenter.store.call_records import CallRecords
 from callcenter.web.auth import TokenAuth
@@ -61,7 +62,7 @@ class CallsResource(Resource):
         async def show(_: Request) -> Reply:
             record = await self._one(call_id)
             if record is None:
-                raise NotFoundError(f"no call with id {call_id!r}")
+                raise CallNotFoundError(call_id)
             return 200, record
 
         return JsonEndpoint(self._auth, {b"GET": ("supervisor", show)})

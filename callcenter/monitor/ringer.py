@@ -22,6 +22,7 @@ from typing import Any, Protocol
 from twisted.internet.defer import Deferred
 
 from callcenter.aio import wait_for
+from callcenter.calls.errors import CallNotFoundError
 from callcenter.domain.monitor import Mode, Supervisor
 from callcenter.domain.routing import Agent
 from callcenter.media import protocol as media
@@ -37,10 +38,6 @@ RING_SECONDS = 30.0
 
 class SupervisorNotFoundError(NotFoundError):
     error_id = "supervisor-not-found"
-
-
-class CallNotFoundError(NotFoundError):
-    error_id = "call-not-found"
 
 
 class InvalidModeError(BadRequestError):
@@ -139,7 +136,7 @@ class MonitorRinger:
             raise NotConnectedError(f"call {call_id!r} is not talking to an agent here now")
         agent = self._agents.get(conversation.agent_id)
         if agent is None:  # pragma: no cover - routing only offers configured agents
-            raise CallNotFoundError(f"call {call_id!r} has no known agent")
+            raise CallNotFoundError(call_id, "no agent known for it")
         if not await self._registered(supervisor.sip_username):
             raise NotRegisteredError(f"supervisor {supervisor.id!r} has no registered phone")
         monitor = f"monitor-{uuid.uuid4().hex}"

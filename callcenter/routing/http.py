@@ -27,6 +27,7 @@ from twisted.web.resource import Resource
 from twisted.web.server import Request
 
 from callcenter.agents.errors import AgentNotFoundError
+from callcenter.calls.errors import CallNotFoundError
 from callcenter.domain.routing import (
     AgentSnapshot,
     CallDecision,
@@ -58,12 +59,6 @@ class ExplainQueryError(BadRequestError):
     """The explain endpoint needs exactly one subject: a call or an agent."""
 
     error_id = "explain-needs-call-or-agent"
-
-
-class CallNotFoundError(NotFoundError):
-    """Neither routing nor the call records know this call."""
-
-    error_id = "call-not-found"
 
 
 class RoutingResource(Resource):
@@ -204,7 +199,7 @@ class RoutingResource(Resource):
                 return _held(call_id, state, holder.state.queue, holder)
         record = None if self._records is None else await self._records.get(call_id)
         if record is None:
-            raise CallNotFoundError(f"no call with id {call_id!r}")
+            raise CallNotFoundError(call_id)
         ended = record.get("ended_at") is not None
         agent = record.get("agent")
         where = f"ended ({record.get('outcome')})" if ended else "is not in a queue"

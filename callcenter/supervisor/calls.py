@@ -19,11 +19,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any, Protocol
 
+from callcenter.calls.errors import CallNotFoundError
 from callcenter.domain.routing import WaitingCall
 from callcenter.routing.handoff import CallNotice
 from callcenter.store.routing.waiting import CallChange, Found
 from callcenter.supervisor.audit import AuditTrail
-from callcenter.supervisor.errors import CallNotFoundError, CallNotWaitingError
+from callcenter.supervisor.errors import CallNotWaitingError
 from callcenter.web.auth import Principal
 
 log = logging.getLogger(__name__)

@@ -3,14 +3,7 @@
 from __future__ import annotations
 
 from callcenter.domain.routing.edits import EditError
-from callcenter.web.errors import ApiError, NotFoundError
-
-
-class CallNotFoundError(NotFoundError):
-    error_id = "call-not-found"
-
-    def __init__(self, call_id: str) -> None:
-        super().__init__(f"no call with id {call_id!r}")
+from callcenter.web.errors import ApiError
 
 
 class CallNotWaitingError(ApiError):

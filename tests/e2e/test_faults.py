@@ -727,7 +727,7 @@ def test_unknown_number_gets_404(plain_service: Service, callers: Callers) -> No
     log = finished(run.run()).message_log()
     assert "SIP/2.0 404 Not Found" in log, log
     status, body = plain_service.api(f"/api/calls/{call_id('unknown-number')}")
-    assert status == 404 and body["error_id"] == "not-found"
+    assert status == 404 and body["error_id"] == "call-not-found"
 
 
 @pytest.mark.parametrize(
@@ -776,7 +776,7 @@ def test_api_errors_are_documented_json(plain_service: Service) -> None:
     status, body = api("/api/flows/reload", token=SUPERVISOR_TOKEN, method="POST")
     assert (status, body["error_id"]) == (403, "forbidden"), body
     status, body = api("/api/calls/no-such-call@nowhere", token=SUPERVISOR_TOKEN)
-    assert (status, body["error_id"]) == (404, "not-found"), body
+    assert (status, body["error_id"]) == (404, "call-not-found"), body
     status, body = api("/api/calls?limit=abc", token=SUPERVISOR_TOKEN)
     assert (status, body["error_id"]) == (400, "bad-request"), body
     assert "limit" in body["message"]
