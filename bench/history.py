@@ -11,35 +11,20 @@ from __future__ import annotations
 import tempfile
 import time
 from collections.abc import Iterator
-from typing import Any
 
-from callcenter.domain.events import LogEntry
 from callcenter.history.database import HistoryDatabase
 from callcenter.history.writer import HistoryWriter, LoggedEvent
+from tests.support.history_events import answered_call
 from tests.support.postgres import running_postgres, unavailable_reason
 
 BATCH = 200  # the consumer's read size
-STEPS: list[tuple[float, str, dict[str, Any]]] = [
-    (0, "call.arrived", {"caller": "+4420", "caller_name": "Bob", "did": "100"}),
-    (0.2, "call.answered", {"flow": "support.yaml"}),
-    (0.3, "ivr.node", {"node": "menu", "kind": "menu"}),
-    (2, "ivr.digit", {"digit": "1", "method": "rfc4733"}),
-    (2, "ivr.choice", {"node": "menu", "digit": "1", "choice": "billing"}),
-    (2, "ivr.node", {"node": "billing", "kind": "queue"}),
-    (2, "call.queued", {"queue": "billing", "priority": 0, "skills": {}}),
-    (3, "call.offered", {"agent": "ann", "queue": "billing"}),
-    (5, "call.connected", {"agent": "ann", "wait": 3.0}),
-    (65, "call.ended", {"outcome": "completed", "by": "caller", "node": "billing"}),
-]
 
 
 def _events(calls: int) -> list[LoggedEvent]:
     logged = []
     for n in range(calls):
         t0 = 1_790_000_000.0 + n * 0.05  # a call every 50 ms: many calls in each batch
-        for step, (dt, kind, data) in enumerate(STEPS):
-            event = LogEntry(f"c{n}-{step}", kind, f"c{n}", t0 + dt, data)
-            logged.append(LoggedEvent(event, 0))
+        logged += answered_call(f"c{n}", t0)
     logged.sort(key=lambda e: e.event.at)
     return [LoggedEvent(e.event, position) for position, e in enumerate(logged)]
 

@@ -4,7 +4,6 @@ concurrent writers on one call."""
 from __future__ import annotations
 
 import threading
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -16,25 +15,7 @@ from callcenter.history.database import HistoryDatabase
 from callcenter.history.queries import CallFilter, HistoryQueries
 from callcenter.history.tables import call_events, calls, legs, queue_attempts
 from callcenter.history.writer import HistoryWriter, LoggedEvent
-
-
-def answered_call(call_id: str, t0: float = 1_790_000_000.0) -> list[LoggedEvent]:
-    data: list[tuple[float, str, dict[str, Any]]] = [
-        (0, "call.arrived", {"caller": "+4420", "caller_name": "Bob", "did": "100"}),
-        (0.2, "call.answered", {"flow": "support.yaml"}),
-        (0.3, "ivr.node", {"node": "menu", "kind": "menu"}),
-        (2, "ivr.digit", {"digit": "1", "method": "rfc4733"}),
-        (2, "ivr.choice", {"node": "menu", "digit": "1", "choice": "billing"}),
-        (2, "ivr.node", {"node": "billing", "kind": "queue"}),
-        (2, "call.queued", {"queue": "billing", "priority": 0, "skills": {}}),
-        (3, "call.offered", {"agent": "ann", "queue": "billing"}),
-        (5, "call.connected", {"agent": "ann", "wait": 3.0}),
-        (65, "call.ended", {"outcome": "completed", "by": "caller", "node": "billing"}),
-    ]
-    return [
-        LoggedEvent(LogEntry(f"{call_id}-{n}", kind, call_id, t0 + dt, d), int(t0 * 1e9) + n)
-        for n, (dt, kind, d) in enumerate(data)
-    ]
+from tests.support.history_events import answered_call
 
 
 def count(db: HistoryDatabase, table: sa.Table) -> int:
